@@ -1,0 +1,252 @@
+//! Fused LSTM pointwise kernels for one time step: everything between the gate pre-activations
+//! and the new state, in one pass over `[B, 4H]`.
+//!
+//! Forward (gate order `i, f, g, o`):
+//! `i = σ(a_i)  f = σ(a_f)  g = tanh(a_g)  o = σ(a_o)  c = f ⊙ c_prev + i ⊙ g  r = o ⊙ tanh(c)`
+//! (`r` is `h`, or what the projection maps to `h = r · W_hr`).
+//!
+//! Backward, given `d_r` and `d_c` (gradient reaching `c` from later steps):
+//! `d_c += d_r ⊙ o ⊙ (1 − tanh²c)`, `d_o = d_r ⊙ tanh c`, `d_i = d_c ⊙ g`, `d_g = d_c ⊙ i`,
+//! `d_f = d_c ⊙ c_prev`, then through the activations, and `d_c_prev = d_c ⊙ f`.
+//!
+//! Rows with `active[b] == false` (past the end of a shorter sequence) keep their state:
+//! forward sets `c = c_prev` and leaves `r` alone; backward sets `d_gates = 0` and leaves `d_c`.
+
+use super::activation::{sigmoid, sigmoid64, tanh};
+
+/// Forward step.
+/// - `gates: [B, 4H]` in: pre-activations; out: activations `i, f, g, o`.
+/// - `c: [B, H]` out: new cell state. `r: [B, H]` out: `o ⊙ tanh(c)` (active rows only).
+/// - `c_prev: [B, H]`, `active: [B]`.
+pub fn lstm_cell_forward(
+    gates: &mut [f32],
+    c: &mut [f32],
+    r: &mut [f32],
+    c_prev: &[f32],
+    active: &[bool],
+    h: usize,
+) {
+    for (b, &on) in active.iter().enumerate() {
+        let cs = b * h..(b + 1) * h;
+        if !on {
+            c[cs.clone()].copy_from_slice(&c_prev[cs]);
+            continue;
+        }
+        let gr = &mut gates[b * 4 * h..(b + 1) * 4 * h];
+        let (gi, rest) = gr.split_at_mut(h);
+        let (gf, rest) = rest.split_at_mut(h);
+        let (gg, go) = rest.split_at_mut(h);
+        let (cb, rb, cpb) = (&mut c[cs.clone()], &mut r[cs.clone()], &c_prev[cs]);
+        for j in 0..h {
+            let i = sigmoid(gi[j]);
+            let f = sigmoid(gf[j]);
+            let g = tanh(gg[j]);
+            let o = sigmoid(go[j]);
+            let cn = f * cpb[j] + i * g;
+            gi[j] = i;
+            gf[j] = f;
+            gg[j] = g;
+            go[j] = o;
+            cb[j] = cn;
+            rb[j] = o * tanh(cn);
+        }
+    }
+}
+
+/// Backward step, mirroring [`lstm_cell_forward`].
+/// - `d_gates: [B, 4H]` out: gradients of the pre-activations.
+/// - `d_c: [B, H]` in: `∂L/∂c_t` from later steps; out: `∂L/∂c_{t-1}` (active rows).
+/// - `d_r: [B, H]` in: `∂L/∂r_t`.
+/// - `gates: [B, 4H]` activations, `c: [B, H]` (= c_t), `c_prev: [B, H]`, `active: [B]`.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_cell_backward(
+    d_gates: &mut [f32],
+    d_c: &mut [f32],
+    d_r: &[f32],
+    gates: &[f32],
+    c: &[f32],
+    c_prev: &[f32],
+    active: &[bool],
+    h: usize,
+) {
+    for (b, &on) in active.iter().enumerate() {
+        let dg = &mut d_gates[b * 4 * h..(b + 1) * 4 * h];
+        if !on {
+            dg.fill(0.0);
+            continue;
+        }
+        let gr = &gates[b * 4 * h..(b + 1) * 4 * h];
+        let cs = b * h..(b + 1) * h;
+        let (dcb, drb, cb, cpb) = (
+            &mut d_c[cs.clone()],
+            &d_r[cs.clone()],
+            &c[cs.clone()],
+            &c_prev[cs],
+        );
+        for j in 0..h {
+            let (i, f, g, o) = (gr[j], gr[h + j], gr[2 * h + j], gr[3 * h + j]);
+            let tc = tanh(cb[j]);
+            let dr = drb[j];
+            let dc = dcb[j] + dr * o * (1.0 - tc * tc);
+            let d_o = dr * tc;
+            let d_i = dc * g;
+            let d_g = dc * i;
+            let d_f = dc * cpb[j];
+            dg[j] = d_i * i * (1.0 - i);
+            dg[h + j] = d_f * f * (1.0 - f);
+            dg[2 * h + j] = d_g * (1.0 - g * g);
+            dg[3 * h + j] = d_o * o * (1.0 - o);
+            dcb[j] = dc * f;
+        }
+    }
+}
+
+/// Plain f64 reference of [`lstm_cell_forward`] for one row: returns `(activations [4H], c [H], r [H])`.
+pub fn lstm_cell_forward_ref(
+    pre: &[f32],
+    c_prev: &[f32],
+    h: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let a = |k: usize, j: usize| pre[k * h + j] as f64;
+    let mut act = vec![0.0; 4 * h];
+    let mut c = vec![0.0; h];
+    let mut r = vec![0.0; h];
+    for j in 0..h {
+        let (i, f, g, o) = (
+            sigmoid64(a(0, j)),
+            sigmoid64(a(1, j)),
+            a(2, j).tanh(),
+            sigmoid64(a(3, j)),
+        );
+        c[j] = f * c_prev[j] as f64 + i * g;
+        r[j] = o * c[j].tanh();
+        act[j] = i;
+        act[h + j] = f;
+        act[2 * h + j] = g;
+        act[3 * h + j] = o;
+    }
+    (act, c, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                ((((i as u32) ^ seed).wrapping_mul(2654435761) % 2001) as f32 / 1000.0 - 1.0)
+                    * scale
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forward_matches_reference_on_odd_sizes() {
+        for &(b, h) in &[(1, 1), (3, 7), (2, 13), (5, 33), (1, 257)] {
+            let pre = vals(b * 4 * h, 1, 4.0);
+            let c_prev = vals(b * h, 2, 2.0);
+            let active: Vec<bool> = (0..b).map(|i| i % 3 != 1).collect();
+            let mut gates = pre.clone();
+            let (mut c, mut r) = (vec![0.0; b * h], vec![0.0; b * h]);
+            lstm_cell_forward(&mut gates, &mut c, &mut r, &c_prev, &active, h);
+            for row in 0..b {
+                if !active[row] {
+                    assert_eq!(
+                        &c[row * h..(row + 1) * h],
+                        &c_prev[row * h..(row + 1) * h],
+                        "inactive row {row} must keep c"
+                    );
+                    continue;
+                }
+                let (act, c_ref, r_ref) = lstm_cell_forward_ref(
+                    &pre[row * 4 * h..(row + 1) * 4 * h],
+                    &c_prev[row * h..(row + 1) * h],
+                    h,
+                );
+                for j in 0..4 * h {
+                    let got = gates[row * 4 * h + j] as f64;
+                    assert!(
+                        (got - act[j]).abs() < 1e-6,
+                        "B={b} H={h} gates[{row},{j}]: expected {}, got {got}",
+                        act[j]
+                    );
+                }
+                for j in 0..h {
+                    let (gc, gr) = (c[row * h + j] as f64, r[row * h + j] as f64);
+                    assert!(
+                        (gc - c_ref[j]).abs() < 1e-6,
+                        "B={b} H={h} c[{row},{j}]: expected {}, got {gc}",
+                        c_ref[j]
+                    );
+                    assert!(
+                        (gr - r_ref[j]).abs() < 1e-6,
+                        "B={b} H={h} r[{row},{j}]: expected {}, got {gr}",
+                        r_ref[j]
+                    );
+                }
+            }
+        }
+    }
+
+    /// The backward kernel against central differences of the f64 reference forward.
+    #[test]
+    fn backward_matches_finite_differences_of_reference() {
+        let (b, h) = (2, 7);
+        let pre = vals(b * 4 * h, 5, 2.0);
+        let c_prev = vals(b * h, 6, 1.0);
+        let d_r = vals(b * h, 7, 1.0);
+        let d_c_in = vals(b * h, 8, 1.0);
+        let active = vec![true, true];
+        let mut gates = pre.clone();
+        let (mut c, mut r) = (vec![0.0; b * h], vec![0.0; b * h]);
+        lstm_cell_forward(&mut gates, &mut c, &mut r, &c_prev, &active, h);
+        let mut d_gates = vec![0.0; b * 4 * h];
+        let mut d_c = d_c_in.clone();
+        lstm_cell_backward(
+            &mut d_gates,
+            &mut d_c,
+            &d_r,
+            &gates,
+            &c,
+            &c_prev,
+            &active,
+            h,
+        );
+        // L = Σ d_r ⊙ r + Σ d_c_in ⊙ c, per row.
+        let loss = |pre_row: &[f32], cp: &[f32], row: usize| {
+            let (_, cc, rr) = lstm_cell_forward_ref(pre_row, cp, h);
+            (0..h)
+                .map(|j| d_r[row * h + j] as f64 * rr[j] + d_c_in[row * h + j] as f64 * cc[j])
+                .sum::<f64>()
+        };
+        for row in 0..b {
+            let base = &pre[row * 4 * h..(row + 1) * 4 * h];
+            let cp = &c_prev[row * h..(row + 1) * h];
+            for j in 0..4 * h {
+                let eps = 1e-3f32;
+                let (mut p, mut m) = (base.to_vec(), base.to_vec());
+                p[j] += eps;
+                m[j] -= eps;
+                let fd = (loss(&p, cp, row) - loss(&m, cp, row)) / (2.0 * eps as f64);
+                let got = d_gates[row * 4 * h + j] as f64;
+                assert!(
+                    (fd - got).abs() < 1e-3,
+                    "d_gates[{row},{j}]: fd {fd}, got {got}"
+                );
+            }
+            for j in 0..h {
+                let eps = 1e-3f32;
+                let (mut p, mut m) = (cp.to_vec(), cp.to_vec());
+                p[j] += eps;
+                m[j] -= eps;
+                let fd = (loss(base, &p, row) - loss(base, &m, row)) / (2.0 * eps as f64);
+                let got = d_c[row * h + j] as f64;
+                assert!(
+                    (fd - got).abs() < 1e-3,
+                    "d_c_prev[{row},{j}]: fd {fd}, got {got}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! GRU, one direction over a sequence: [`forward`] and [`backward`] side by side. Unlike LSTM and
+//! RNN, `b_hh` is not folded into the input projection: its `n` block sits inside `r ⊙ (…)`.
+
+use super::{
+    add_output_grad, col_sum, input_projection, input_projection_backward, recurrent_weight_grad,
+    reset, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+};
+use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
+use crate::params::{DirParams, DirParamsMut};
+
+/// Forward over the sequence.
+/// - `y: [T, B, ys]` out (columns `ycol..ycol+H`), `tape` out.
+/// - `x: [T, B, In]`, `h0: [B, H]`, `active: [T, B]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    y: &mut [f32],
+    tape: &mut DirTape,
+    x: &[f32],
+    h0: &[f32],
+    active: &[bool],
+    w: &DirParams,
+    d: &Dims,
+) {
+    let (bh, bg) = (d.b * d.h, d.b * d.g);
+    let DirTape {
+        gates,
+        h_prev,
+        h_last,
+        ghn,
+        gh,
+        ..
+    } = tape;
+    reset(gates, d.t * bg);
+    reset(h_prev, d.t * bh);
+    reset(h_last, bh);
+    reset(ghn, d.t * bh);
+    reset(gh, bg);
+    input_projection(gates, x, w, false, d);
+    row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
+    let w_hh = MatRef::new(w.w_hh, d.h, d.g);
+    for (t, next) in d.steps() {
+        let act = row(active, t, d.b);
+        let (h_in, h_new) = state_pair(h_prev, h_last, bh, t, next);
+        matmul(
+            MatMut::new(gh, d.b, d.g),
+            MatRef::new(h_in, d.b, d.h),
+            w_hh,
+            Acc::Overwrite,
+            d.threads,
+        );
+        gru_cell_forward(
+            row_mut(gates, t, bg),
+            h_new,
+            row_mut(ghn, t, bh),
+            gh,
+            w.b_hh,
+            h_in,
+            act,
+            d.h,
+        );
+        write_output(y, h_new, act, t, d);
+    }
+}
+
+/// Backward over the sequence, mirroring [`forward`]; gradients accumulate (`+=`).
+/// - `d_x: [T, B, In]` (+=), `d_h0: [B, H]` out, `gw` (+=), `s` scratch.
+/// - `tape`, `d_y: [T, B, ys]`, `d_hn: [B, H]`, `x: [T, B, In]`, `active: [T, B]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    d_x: &mut [f32],
+    d_h0: &mut [f32],
+    gw: &mut DirParamsMut,
+    s: &mut BwdScratch,
+    tape: &DirTape,
+    d_y: &[f32],
+    d_hn: &[f32],
+    x: &[f32],
+    active: &[bool],
+    w: &DirParams,
+    d: &Dims,
+) {
+    let (bh, bg) = (d.b * d.h, d.b * d.g);
+    let BwdScratch { dg, dgh, dh, .. } = s;
+    reset(dg, d.t * bg);
+    reset(dgh, d.t * bg);
+    dh.clear();
+    dh.extend_from_slice(d_hn);
+    let w_hh_t = MatRef::new(w.w_hh, d.h, d.g).t();
+    for (t, _next) in d.steps().rev() {
+        let act = row(active, t, d.b);
+        add_output_grad(dh, d_y, act, t, d);
+        let dgh_t = row_mut(dgh, t, bg);
+        let (g_t, ghn_t, h_in) = (
+            row(&tape.gates, t, bg),
+            row(&tape.ghn, t, bh),
+            row(&tape.h_prev, t, bh),
+        );
+        gru_cell_backward(row_mut(dg, t, bg), dgh_t, dh, g_t, ghn_t, h_in, act, d.h);
+        matmul(
+            MatMut::new(dh, d.b, d.h),
+            MatRef::new(dgh_t, d.b, d.g),
+            w_hh_t,
+            Acc::Add,
+            d.threads,
+        );
+    }
+    d_h0.copy_from_slice(dh);
+    input_projection_backward(d_x, gw, dg, x, w, false, d);
+    recurrent_weight_grad(gw.w_hh, &tape.h_prev, dgh, d);
+    if let Some(db) = gw.b_hh.as_deref_mut() {
+        col_sum(db, dgh, d.g);
+    }
+}

@@ -1,0 +1,294 @@
+//! One recurrent layer, one direction, over a whole sequence: forward (keeping a tape) and
+//! backward through time. One file per cell type; the pieces they share live here.
+//!
+//! The structure of every cell (the fast path):
+//! 1. `gates[T·B, G] = X[T·B, In] · W_ih + bias` — one GEMM for all steps;
+//! 2. each step `t` (in processing order: `0..T`, or `T−1..0` for the reverse direction):
+//!    `gates_t += h_{prev}[B, H_out] · W_hh` (one GEMM), then one fused pointwise pass;
+//! 3. backward runs the steps in exact reverse: the fused pass gives `d_gates_t`, then
+//!    `d_h = d_gates_t · W_hhᵀ` (one GEMM per step);
+//! 4. after the loop `d_W_ih = Xᵀ·d_gates`, `d_W_hh = H_prevᵀ·d_gates`, `d_X = d_gates·W_ihᵀ`
+//!    — one GEMM each over all `T·B` rows.
+//!
+//! Nothing is allocated inside a time loop: tape and scratch buffers are sized before it.
+//! `active[t·B + b]` is false for steps past the end of sequence `b` (variable lengths): such a
+//! step leaves the state unchanged, writes a zero output and passes gradients straight through.
+
+pub(crate) mod gru;
+pub(crate) mod lstm;
+pub(crate) mod rnn;
+
+use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use crate::params::{DirParams, DirParamsMut};
+
+/// Sizes of one direction of one layer over a sequence.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dims {
+    /// T.
+    pub t: usize,
+    /// B.
+    pub b: usize,
+    /// In: features of this layer's input.
+    pub input: usize,
+    /// H.
+    pub h: usize,
+    /// H_out.
+    pub h_out: usize,
+    /// G.
+    pub g: usize,
+    /// Row stride of the layer output `y` (D·H_out) and this direction's column offset in it.
+    pub ys: usize,
+    /// Column offset of this direction in `y` (`dir · H_out`).
+    pub ycol: usize,
+    /// Whether this direction runs `t = T−1 … 0`.
+    pub reverse: bool,
+    /// Threads for the products.
+    pub threads: usize,
+}
+
+impl Dims {
+    /// `(t, next)` pairs in processing order: `next` is the step that reads this step's state.
+    pub fn steps(&self) -> impl DoubleEndedIterator<Item = (usize, Option<usize>)> {
+        let (n, rev) = (self.t, self.reverse);
+        (0..n).map(move |s| {
+            if rev {
+                let t = n - 1 - s;
+                (t, t.checked_sub(1))
+            } else {
+                (s, if s + 1 < n { Some(s + 1) } else { None })
+            }
+        })
+    }
+
+    /// The first step processed.
+    pub fn first(&self) -> usize {
+        if self.reverse {
+            self.t - 1
+        } else {
+            0
+        }
+    }
+}
+
+/// What forward keeps for backward, for one `(layer, direction)`. Unused buffers stay empty.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DirTape {
+    /// `[T, B, G]` gate activations.
+    pub gates: Vec<f32>,
+    /// `[T, B, H_out]` the hidden state entering step t.
+    pub h_prev: Vec<f32>,
+    /// `[B, H_out]` the final hidden state.
+    pub h_last: Vec<f32>,
+    /// `[T, B, H]` the cell state entering step t (LSTM).
+    pub c_prev: Vec<f32>,
+    /// `[B, H]` the final cell state (LSTM).
+    pub c_last: Vec<f32>,
+    /// `[T, B, H]` `o ⊙ tanh(c)` before the projection (LSTM with P > 0).
+    pub r: Vec<f32>,
+    /// `[T, B, H]` `ĝ_n = (h·W_hh + b_hh)_n` (GRU).
+    pub ghn: Vec<f32>,
+    /// `[B, 3H]` per-step hidden product (GRU forward scratch).
+    pub gh: Vec<f32>,
+}
+
+/// Backward scratch for one `(layer, direction)`, reused across calls.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct BwdScratch {
+    /// `[T, B, G]` gradients of the gate pre-activations (input side).
+    pub dg: Vec<f32>,
+    /// `[T, B, G]` gradients of the hidden product (GRU only; LSTM/RNN use `dg`).
+    pub dgh: Vec<f32>,
+    /// `[B, H_out]` running `∂L/∂h`.
+    pub dh: Vec<f32>,
+    /// `[B, H]` running `∂L/∂c` (LSTM).
+    pub dc: Vec<f32>,
+    /// `[B, H]` `∂L/∂r` (LSTM with projection).
+    pub dr: Vec<f32>,
+    /// `[T, B, P]` `∂L/∂h_t` per step, for `d_W_hr` (LSTM with projection).
+    pub dh_all: Vec<f32>,
+}
+
+/// Clears and zero-fills `v` to `n` values, reusing its capacity.
+pub(crate) fn reset(v: &mut Vec<f32>, n: usize) {
+    v.clear();
+    v.resize(n, 0.0);
+}
+
+/// Row `t` of a `[T, n]` buffer.
+pub(crate) fn row<T>(buf: &[T], t: usize, n: usize) -> &[T] {
+    &buf[t * n..(t + 1) * n]
+}
+
+/// Row `t` of a `[T, n]` buffer, mutable.
+pub(crate) fn row_mut(buf: &mut [f32], t: usize, n: usize) -> &mut [f32] {
+    &mut buf[t * n..(t + 1) * n]
+}
+
+/// The state read by step `t` (row `t` of `buf: [T, n]`) and the place its successor's state
+/// goes: row `next`, or `last` after the final step.
+pub(crate) fn state_pair<'a>(
+    buf: &'a mut [f32],
+    last: &'a mut [f32],
+    n: usize,
+    t: usize,
+    next: Option<usize>,
+) -> (&'a [f32], &'a mut [f32]) {
+    match next {
+        None => (row(buf, t, n), last),
+        Some(nx) if nx > t => {
+            let (a, b) = buf.split_at_mut(nx * n);
+            (&a[t * n..(t + 1) * n], &mut b[..n])
+        }
+        Some(nx) => {
+            let (a, b) = buf.split_at_mut(t * n);
+            (&b[..n], &mut a[nx * n..(nx + 1) * n])
+        }
+    }
+}
+
+/// The state step `t` produced: row `next` of `buf: [T, n]`, or `last`.
+pub(crate) fn state_after<'a>(
+    buf: &'a [f32],
+    last: &'a [f32],
+    n: usize,
+    next: Option<usize>,
+) -> &'a [f32] {
+    next.map_or(last, |nx| row(buf, nx, n))
+}
+
+/// Rows of `dst: [B, n]` whose step is inactive get `src`'s row (their state does not move).
+pub(crate) fn keep_inactive(dst: &mut [f32], src: &[f32], active: &[bool], n: usize) {
+    for (b, _) in active.iter().enumerate().filter(|(_, &on)| !on) {
+        dst[b * n..(b + 1) * n].copy_from_slice(&src[b * n..(b + 1) * n]);
+    }
+}
+
+/// Rows of `dst: [B, n]` whose step is active get `src`'s row.
+pub(crate) fn copy_active(dst: &mut [f32], src: &[f32], active: &[bool], n: usize) {
+    for (b, _) in active.iter().enumerate().filter(|(_, &on)| on) {
+        dst[b * n..(b + 1) * n].copy_from_slice(&src[b * n..(b + 1) * n]);
+    }
+}
+
+/// Zeroes the active rows of `buf: [B, n]`.
+pub(crate) fn zero_active(buf: &mut [f32], active: &[bool], n: usize) {
+    for (b, _) in active.iter().enumerate().filter(|(_, &on)| on) {
+        buf[b * n..(b + 1) * n].fill(0.0);
+    }
+}
+
+/// `y[t, b, ycol..ycol+H_out] = h_new[b]` for active rows, 0 otherwise. `y: [T, B, ys]`.
+pub(crate) fn write_output(y: &mut [f32], h_new: &[f32], active: &[bool], t: usize, d: &Dims) {
+    for (b, &on) in active.iter().enumerate() {
+        let at = (t * d.b + b) * d.ys + d.ycol;
+        let dst = &mut y[at..at + d.h_out];
+        if on {
+            dst.copy_from_slice(&h_new[b * d.h_out..(b + 1) * d.h_out]);
+        } else {
+            dst.fill(0.0);
+        }
+    }
+}
+
+/// Backward of [`write_output`]: `d_h[b] += d_y[t, b, ycol..]` for active rows (the zero outputs
+/// of inactive steps are constants: their gradient goes nowhere).
+pub(crate) fn add_output_grad(d_h: &mut [f32], d_y: &[f32], active: &[bool], t: usize, d: &Dims) {
+    for (b, _) in active.iter().enumerate().filter(|(_, &on)| on) {
+        let at = (t * d.b + b) * d.ys + d.ycol;
+        for (a, g) in d_h[b * d.h_out..(b + 1) * d.h_out]
+            .iter_mut()
+            .zip(&d_y[at..at + d.h_out])
+        {
+            *a += g;
+        }
+    }
+}
+
+/// `gates[T·B, G] = X[T·B, In] · W_ih + b_ih (+ b_hh if `fold_b_hh`)` — step 1, one GEMM.
+pub(crate) fn input_projection(
+    gates: &mut [f32],
+    x: &[f32],
+    w: &DirParams,
+    fold_b_hh: bool,
+    d: &Dims,
+) {
+    let rows = d.t * d.b;
+    let mut acc = Acc::Overwrite;
+    if let Some(b_ih) = w.b_ih {
+        for r in gates.chunks_exact_mut(d.g) {
+            r.copy_from_slice(b_ih);
+        }
+        if fold_b_hh {
+            if let Some(b_hh) = w.b_hh {
+                for r in gates.chunks_exact_mut(d.g) {
+                    r.iter_mut().zip(b_hh).for_each(|(a, b)| *a += b);
+                }
+            }
+        }
+        acc = Acc::Add;
+    }
+    matmul(
+        MatMut::new(gates, rows, d.g),
+        MatRef::new(x, rows, d.input),
+        MatRef::new(w.w_ih, d.input, d.g),
+        acc,
+        d.threads,
+    );
+}
+
+/// Backward of [`input_projection`]: `d_W_ih += Xᵀ·d_g`, `d_b_ih (and d_b_hh if folded) += Σ d_g`,
+/// `d_x += d_g · W_ihᵀ` — one GEMM each over all `T·B` rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn input_projection_backward(
+    d_x: &mut [f32],
+    gw: &mut DirParamsMut,
+    d_g: &[f32],
+    x: &[f32],
+    w: &DirParams,
+    fold_b_hh: bool,
+    d: &Dims,
+) {
+    let rows = d.t * d.b;
+    let dg = MatRef::new(d_g, rows, d.g);
+    matmul(
+        MatMut::new(gw.w_ih, d.input, d.g),
+        MatRef::new(x, rows, d.input).t(),
+        dg,
+        Acc::Add,
+        d.threads,
+    );
+    if let Some(db) = gw.b_ih.as_deref_mut() {
+        col_sum(db, d_g, d.g);
+    }
+    if fold_b_hh {
+        if let Some(db) = gw.b_hh.as_deref_mut() {
+            col_sum(db, d_g, d.g);
+        }
+    }
+    matmul(
+        MatMut::new(d_x, rows, d.input),
+        dg,
+        MatRef::new(w.w_ih, d.input, d.g).t(),
+        Acc::Add,
+        d.threads,
+    );
+}
+
+/// `d_W_hh += H_prevᵀ · d_gh` over all `T·B` rows (`h_prev: [T, B, H_out]`, `d_gh: [T, B, G]`).
+pub(crate) fn recurrent_weight_grad(d_w_hh: &mut [f32], h_prev: &[f32], d_gh: &[f32], d: &Dims) {
+    let rows = d.t * d.b;
+    matmul(
+        MatMut::new(d_w_hh, d.h_out, d.g),
+        MatRef::new(h_prev, rows, d.h_out).t(),
+        MatRef::new(d_gh, rows, d.g),
+        Acc::Add,
+        d.threads,
+    );
+}
+
+/// `dst[j] += Σ_rows src[row, j]`; `src: [rows, n]`.
+pub(crate) fn col_sum(dst: &mut [f32], src: &[f32], n: usize) {
+    for r in src.chunks_exact(n) {
+        dst.iter_mut().zip(r).for_each(|(a, b)| *a += b);
+    }
+}

@@ -1,0 +1,94 @@
+//! Elman RNN (tanh or relu), one direction over a sequence: [`forward`] and [`backward`] side by side.
+
+use super::{
+    add_output_grad, input_projection, input_projection_backward, recurrent_weight_grad, reset,
+    row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+};
+use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use crate::kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
+use crate::params::{DirParams, DirParamsMut};
+
+/// Forward over the sequence.
+/// - `y: [T, B, ys]` out (columns `ycol..ycol+H`), `tape` out.
+/// - `x: [T, B, In]`, `h0: [B, H]`, `active: [T, B]`; `relu` picks the activation.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    y: &mut [f32],
+    tape: &mut DirTape,
+    x: &[f32],
+    h0: &[f32],
+    active: &[bool],
+    w: &DirParams,
+    relu: bool,
+    d: &Dims,
+) {
+    let bh = d.b * d.h;
+    let DirTape {
+        gates,
+        h_prev,
+        h_last,
+        ..
+    } = tape;
+    reset(gates, d.t * bh);
+    reset(h_prev, d.t * bh);
+    reset(h_last, bh);
+    input_projection(gates, x, w, true, d);
+    row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
+    let w_hh = MatRef::new(w.w_hh, d.h, d.g);
+    for (t, next) in d.steps() {
+        let act = row(active, t, d.b);
+        let g_t = row_mut(gates, t, bh);
+        let (h_in, h_new) = state_pair(h_prev, h_last, bh, t, next);
+        matmul(
+            MatMut::new(g_t, d.b, d.g),
+            MatRef::new(h_in, d.b, d.h),
+            w_hh,
+            Acc::Add,
+            d.threads,
+        );
+        rnn_cell_forward(g_t, h_new, h_in, act, relu, d.h);
+        write_output(y, h_new, act, t, d);
+    }
+}
+
+/// Backward over the sequence, mirroring [`forward`]; gradients accumulate (`+=`).
+/// - `d_x: [T, B, In]` (+=), `d_h0: [B, H]` out, `gw` (+=), `s` scratch.
+/// - `tape`, `d_y: [T, B, ys]`, `d_hn: [B, H]`, `x: [T, B, In]`, `active: [T, B]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    d_x: &mut [f32],
+    d_h0: &mut [f32],
+    gw: &mut DirParamsMut,
+    s: &mut BwdScratch,
+    tape: &DirTape,
+    d_y: &[f32],
+    d_hn: &[f32],
+    x: &[f32],
+    active: &[bool],
+    w: &DirParams,
+    relu: bool,
+    d: &Dims,
+) {
+    let bh = d.b * d.h;
+    let BwdScratch { dg, dh, .. } = s;
+    reset(dg, d.t * bh);
+    dh.clear();
+    dh.extend_from_slice(d_hn);
+    let w_hh_t = MatRef::new(w.w_hh, d.h, d.g).t();
+    for (t, _next) in d.steps().rev() {
+        let act = row(active, t, d.b);
+        add_output_grad(dh, d_y, act, t, d);
+        let dg_t = row_mut(dg, t, bh);
+        rnn_cell_backward(dg_t, dh, row(&tape.gates, t, bh), act, relu, d.h);
+        matmul(
+            MatMut::new(dh, d.b, d.h),
+            MatRef::new(dg_t, d.b, d.g),
+            w_hh_t,
+            Acc::Add,
+            d.threads,
+        );
+    }
+    d_h0.copy_from_slice(dh);
+    input_projection_backward(d_x, gw, dg, x, w, true, d);
+    recurrent_weight_grad(gw.w_hh, &tape.h_prev, dg, d);
+}
