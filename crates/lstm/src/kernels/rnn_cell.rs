@@ -75,6 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn forward_and_backward_match_reference_on_odd_sizes() {
         for relu in [false, true] {
             for &(b, h) in &[(1, 1), (3, 7), (2, 13), (5, 33)] {

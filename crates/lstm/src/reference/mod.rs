@@ -45,13 +45,10 @@ pub struct RefForward {
     pub h_n: Vec<f64>,
     /// `[L·D, B, H]` (LSTM; empty otherwise).
     pub c_n: Vec<f64>,
-    /// Per layer: its input `[T, B, In]` (after dropout).
-    inputs: Vec<Vec<f64>>,
     /// Per `(layer·D + dir)`, per batch entry: step records in processing order.
     recs: Vec<Vec<Vec<StepRec>>>,
     t: usize,
     b: usize,
-    lengths: Vec<usize>,
 }
 
 /// Gradients from [`RefStack::backward`].
@@ -142,11 +139,9 @@ impl RefStack {
             } else {
                 vec![]
             },
-            inputs: vec![],
             recs: vec![],
             t,
             b,
-            lengths: lengths.clone(),
         };
         let mut input = x.to_vec();
         for l in 0..c.num_layers {
@@ -189,7 +184,6 @@ impl RefStack {
                 }
                 out.recs.push(per_b);
             }
-            out.inputs.push(input);
             input = y;
         }
         out.y = input;
@@ -442,8 +436,6 @@ impl RefStack {
             }
             d_out = d_in;
         }
-        let _ = &fw.inputs;
-        let _ = &fw.lengths;
         RefGrads {
             d_x: d_out,
             d_h0,

@@ -1,0 +1,289 @@
+//! The fast f32 path against the plain f64 reference, over odd sizes (1, 7, 13, 33) and every
+//! option, dropout included (the masks drawn by the fast path are handed to the reference).
+
+mod common;
+
+use common::{assert_close, rand_vec, to_f32, to_f64};
+use lstm::reference::RefStack;
+use lstm::{CellKind, RnnConfig, Stack, State, Tape, Tensor};
+use rand::SeedableRng;
+
+const TOL: f64 = 1e-5;
+
+#[allow(clippy::too_many_arguments)]
+fn run_case(
+    name: &str,
+    cfg: RnnConfig,
+    t: usize,
+    b: usize,
+    init: bool,
+    lengths: Option<Vec<usize>>,
+    train: bool,
+    seed: u64,
+) {
+    let stack = Stack::new(cfg.clone(), seed).unwrap();
+    let (ld, h, ho) = (
+        cfg.num_layers * cfg.directions(),
+        cfg.hidden_size,
+        cfg.h_out(),
+    );
+    let is_lstm = cfg.cell == CellKind::Lstm;
+    let x = to_f32(&rand_vec(t * b * cfg.input_size, seed + 1, 1.0));
+    let h0 = to_f32(&rand_vec(ld * b * ho, seed + 2, 0.5));
+    let c0 = to_f32(&rand_vec(ld * b * h, seed + 3, 0.5));
+    let d_y = to_f32(&rand_vec(t * b * cfg.output_size(), seed + 4, 1.0));
+    let d_hn = to_f32(&rand_vec(ld * b * ho, seed + 5, 1.0));
+    let d_cn = to_f32(&rand_vec(ld * b * h, seed + 6, 1.0));
+    let state = init.then(|| State {
+        h: Tensor::new("h0", &[ld, b, ho], h0.clone()).unwrap(),
+        c: is_lstm.then(|| Tensor::new("c0", &[ld, b, h], c0.clone()).unwrap()),
+    });
+    let xt = Tensor::new("x", &[t, b, cfg.input_size], x.clone()).unwrap();
+    let mut tape = Tape::default();
+    let out = if train {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        stack
+            .forward_train(&xt, state.as_ref(), lengths.as_deref(), &mut rng, &mut tape)
+            .unwrap()
+    } else {
+        stack
+            .forward(&xt, state.as_ref(), lengths.as_deref(), &mut tape)
+            .unwrap()
+    };
+    let mut grads = stack.zero_grads();
+    let ig = stack
+        .backward(
+            &mut tape,
+            &mut grads,
+            &Tensor::new("d_y", &[t, b, cfg.output_size()], d_y.clone()).unwrap(),
+            Some(&Tensor::new("d_hn", &[ld, b, ho], d_hn.clone()).unwrap()),
+            is_lstm
+                .then(|| Tensor::new("d_cn", &[ld, b, h], d_cn.clone()).unwrap())
+                .as_ref(),
+        )
+        .unwrap();
+    let masks: Vec<Option<Vec<f64>>> = (0..cfg.num_layers)
+        .map(|l| tape.dropout_mask(l).map(to_f64))
+        .collect();
+    if train && cfg.dropout > 0.0 && cfg.num_layers > 1 {
+        let m = masks[1].as_ref().expect("dropout mask on layer 1");
+        assert!(
+            m.contains(&0.0) && m.iter().any(|&v| v > 1.0),
+            "{name}: mask must drop and scale"
+        );
+    }
+    let rs = RefStack::from_stack(&stack);
+    let fw = rs.forward(
+        &to_f64(&x),
+        t,
+        b,
+        init.then(|| to_f64(&h0)).as_deref(),
+        (init && is_lstm).then(|| to_f64(&c0)).as_deref(),
+        lengths.as_deref(),
+        &masks,
+    );
+    assert_close(&format!("{name}: y"), out.y.data(), &fw.y, TOL);
+    assert_close(&format!("{name}: h_n"), out.h_n.data(), &fw.h_n, TOL);
+    if is_lstm {
+        assert_close(
+            &format!("{name}: c_n"),
+            out.c_n.as_ref().unwrap().data(),
+            &fw.c_n,
+            TOL,
+        );
+    }
+    let rg = rs.backward(
+        &fw,
+        &to_f64(&d_y),
+        Some(&to_f64(&d_hn)),
+        is_lstm.then(|| to_f64(&d_cn)).as_deref(),
+        &masks,
+    );
+    assert_close(&format!("{name}: d_x"), ig.d_x.data(), &rg.d_x, TOL);
+    if init {
+        assert_close(&format!("{name}: d_h0"), ig.d_h0.data(), &rg.d_h0, TOL);
+        if is_lstm {
+            assert_close(
+                &format!("{name}: d_c0"),
+                ig.d_c0.as_ref().unwrap().data(),
+                &rg.d_c0,
+                TOL,
+            );
+        }
+    }
+    for p in stack.param_names() {
+        assert_close(
+            &format!("{name}: d {p}"),
+            stack.grad(&grads, &p).unwrap().data(),
+            &rg.params[&p],
+            TOL,
+        );
+    }
+}
+
+#[test]
+fn fast_path_matches_reference_on_odd_sizes() {
+    let cells = [
+        CellKind::Lstm,
+        CellKind::Gru,
+        CellKind::RnnTanh,
+        CellKind::RnnRelu,
+    ];
+    let mut seed = 1;
+    for cell in cells {
+        for &(f, h, t, b) in &[
+            (1, 1, 1, 1),
+            (7, 13, 9, 5),
+            (13, 7, 20, 1),
+            (33, 33, 7, 3),
+            (7, 257, 3, 2),
+        ] {
+            seed += 10;
+            let cfg = RnnConfig::new(cell, f, h);
+            run_case(
+                &format!("{cell:?} F{f} H{h} T{t} B{b}"),
+                cfg.clone(),
+                t,
+                b,
+                true,
+                None,
+                false,
+                seed,
+            );
+            let cfg2 = cfg.with_num_layers(2).with_bidirectional(true);
+            let lens: Vec<usize> = (0..b).map(|i| 1 + (i * 7 + 3) % t).collect();
+            run_case(
+                &format!("{cell:?} 2l bidir lengths F{f} H{h}"),
+                cfg2,
+                t,
+                b,
+                false,
+                Some(lens),
+                false,
+                seed + 1,
+            );
+        }
+    }
+}
+
+#[test]
+fn fast_path_matches_reference_with_options() {
+    use CellKind::*;
+    let c = |cell, f, h| RnnConfig::new(cell, f, h);
+    run_case(
+        "lstm proj",
+        c(Lstm, 7, 13).with_proj_size(5),
+        11,
+        3,
+        true,
+        None,
+        false,
+        501,
+    );
+    run_case(
+        "lstm proj 2l bidir lengths",
+        c(Lstm, 7, 13)
+            .with_proj_size(5)
+            .with_num_layers(2)
+            .with_bidirectional(true),
+        11,
+        4,
+        true,
+        Some(vec![11, 2, 1, 6]),
+        false,
+        502,
+    );
+    run_case(
+        "lstm nobias 3l",
+        c(Lstm, 7, 13).with_bias(false).with_num_layers(3),
+        6,
+        2,
+        true,
+        None,
+        false,
+        503,
+    );
+    run_case(
+        "gru nobias bidir",
+        c(Gru, 13, 7).with_bias(false).with_bidirectional(true),
+        6,
+        2,
+        true,
+        None,
+        false,
+        504,
+    );
+    run_case(
+        "lstm dropout 3l",
+        c(Lstm, 7, 13).with_num_layers(3).with_dropout(0.4),
+        8,
+        3,
+        true,
+        None,
+        true,
+        505,
+    );
+    run_case(
+        "gru dropout bidir lengths",
+        c(Gru, 7, 13)
+            .with_num_layers(2)
+            .with_bidirectional(true)
+            .with_dropout(0.25),
+        8,
+        3,
+        true,
+        Some(vec![3, 8, 5]),
+        true,
+        506,
+    );
+    run_case(
+        "rnn_relu dropout",
+        c(RnnRelu, 7, 13).with_num_layers(2).with_dropout(0.5),
+        8,
+        3,
+        false,
+        None,
+        true,
+        507,
+    );
+    run_case(
+        "lstm long 300",
+        c(Lstm, 7, 33),
+        300,
+        2,
+        true,
+        None,
+        false,
+        508,
+    );
+}
+
+/// Inference (`forward`) never drops; gradients accumulate across backward calls like PyTorch's `.grad`.
+#[test]
+fn inference_has_no_dropout_and_grads_accumulate() {
+    let cfg = RnnConfig::new(CellKind::Lstm, 3, 5)
+        .with_num_layers(2)
+        .with_dropout(0.5);
+    let stack = Stack::new(cfg, 9).unwrap();
+    let x = Tensor::new("x", &[4, 2, 3], to_f32(&rand_vec(24, 3, 1.0))).unwrap();
+    let mut tape = Tape::default();
+    let a = stack.forward(&x, None, None, &mut tape).unwrap();
+    assert!(tape.dropout_mask(1).is_none());
+    let b = stack.forward(&x, None, None, &mut tape).unwrap();
+    assert_eq!(a, b);
+    let d_y = Tensor::new("d_y", &[4, 2, 5], to_f32(&rand_vec(40, 4, 1.0))).unwrap();
+    let mut g = stack.zero_grads();
+    stack.backward(&mut tape, &mut g, &d_y, None, None).unwrap();
+    let once = g.clone();
+    stack.backward(&mut tape, &mut g, &d_y, None, None).unwrap();
+    for (i, (two, one)) in g.data().iter().zip(once.data()).enumerate() {
+        assert!(
+            (two - 2.0 * one).abs() <= 1e-6 * (1.0 + one.abs()),
+            "grad[{i}]: expected {}, got {two}",
+            2.0 * one
+        );
+    }
+    assert!(once.data().iter().any(|&v| v != 0.0));
+    g.zero();
+    assert!(g.data().iter().all(|&v| v == 0.0));
+}
