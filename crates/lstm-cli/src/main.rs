@@ -33,7 +33,7 @@ struct InspectArgs {
 
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let stack = lstm::io::load_stack(&args.model, &args.prefix, None)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
+        .context("cannot inspect the model")?;
     println!("{}", stack.config().describe());
     let mut total = 0;
     for name in stack.param_names() {

@@ -80,13 +80,12 @@ pub enum Error {
     #[error("backward: {0}")]
     Tape(String),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (part of the message, so not also reported as a source).
+        error: std::io::Error,
     },
     /// A file is not a valid model/weight file (corrupt, truncated, foreign).
     #[error("{path}: {reason}")]

@@ -98,6 +98,8 @@ struct LayerTape {
 #[derive(Debug, Default, Clone)]
 pub struct Tape {
     dims: Option<(usize, usize)>,
+    /// The config of the stack that recorded the pass.
+    config: Option<RnnConfig>,
     /// `[T, B, F]`.
     x: Vec<f32>,
     /// `[T, B]`: whether step t of sequence b is within its length.
@@ -406,6 +408,7 @@ impl Stack {
             }
         }
         tape.dims = Some((t, b));
+        tape.config = Some(c.clone());
         let y = Tensor::new("y", &[t, b, nd * ho], tape.layers[nl - 1].output.clone())?;
         Ok(Output { y, h_n, c_n })
     }

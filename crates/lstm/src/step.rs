@@ -25,6 +25,8 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone)]
 pub struct StepScratch {
     batch: usize,
+    /// The config of the stack it was made for.
+    config: crate::config::RnnConfig,
     /// Per layer: the driver's tape for one step.
     tapes: Vec<DirTape>,
     /// Per layer: `[B, H_out]` the layer's output this step.
@@ -48,6 +50,7 @@ impl StepScratch {
         }
         let mut s = StepScratch {
             batch,
+            config: c.clone(),
             tapes: vec![DirTape::default(); c.num_layers],
             outputs: vec![vec![0.0; batch * c.h_out()]; c.num_layers],
             active: vec![true; batch],
@@ -94,10 +97,14 @@ impl Stack {
                 found: x_t.len(),
             });
         }
-        if scratch.tapes.len() != c.num_layers || c.bidirectional {
+        if &scratch.config != c {
             return Err(Error::config(
                 "scratch",
-                "was made for a stack of another config",
+                format!(
+                    "was made for {}, not for this {}",
+                    scratch.config.describe(),
+                    c.describe()
+                ),
             ));
         }
         state.h.expect_shape("state.h", &[c.num_layers, b, ho])?;

@@ -240,6 +240,9 @@ fn step_misuse_is_refused() {
     config_err(s.step(&[0.0; 6], &mut no_c, &mut sc), "state.c");
     let one = Stack::new(RnnConfig::new(CellKind::Lstm, 3, 4), 0).unwrap();
     config_err(one.step(&[0.0; 6], &mut st, &mut sc), "scratch");
+    let wider = Stack::new(RnnConfig::new(CellKind::Lstm, 3, 6).with_num_layers(2), 0).unwrap();
+    let mut wst = wider.zero_state(2);
+    config_err(wider.step(&[0.0; 6], &mut wst, &mut sc), "scratch");
 }
 
 #[test]

@@ -154,9 +154,9 @@ pub fn load_stack_bytes(
 
 /// Loads a stack from a `.safetensors` file; see [`load_stack_bytes`].
 pub fn load_stack(path: &Path, prefix: &str, config: Option<RnnConfig>) -> Result<Stack> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     load_stack_bytes(&bytes, &path.display().to_string(), prefix, config)
 }
