@@ -79,6 +79,17 @@ pub enum Error {
     /// Backward was called without a matching forward pass.
     #[error("backward: {0}")]
     Tape(String),
+    /// Data unusable for training or prediction (empty, NaN, out-of-range labels or tokens).
+    #[error("data: {0}")]
+    Data(String),
+    /// Training diverged: a non-finite loss or gradient.
+    #[error("training diverged at step {step}: {reason}; the last checkpoint written before it is intact — try a lower learning rate or gradient clipping")]
+    Diverged {
+        /// The step (1-based) whose loss or gradient was not finite.
+        step: u64,
+        /// What was not finite.
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {error}")]
     Io {

@@ -22,15 +22,20 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod io;
 pub mod kernels;
 mod layer;
+pub mod loss;
+pub mod model;
+pub mod optim;
 pub mod params;
 pub mod reference;
 pub mod stack;
 pub mod step;
 pub mod tensor;
+pub mod train;
 
 pub use config::{CellKind, RnnConfig};
 pub use error::{Error, Result};

@@ -75,6 +75,11 @@ impl Grads {
         &self.data
     }
 
+    /// The whole block, mutable (for clipping and optimizers).
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
     /// Sets every gradient to zero (one fill).
     pub fn zero(&mut self) {
         self.data.fill(0.0);
