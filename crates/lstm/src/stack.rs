@@ -113,6 +113,33 @@ pub struct Tape {
     scratch: Vec<BwdScratch>,
 }
 
+impl State {
+    /// Checks this state against a config and batch size: `h: [L·D, B, H_out]`, and `c: [L·D, B, H]`
+    /// present exactly for an LSTM. `h_name`, `c_name` name the tensors in errors.
+    pub(crate) fn check(
+        &self,
+        cfg: &RnnConfig,
+        batch: usize,
+        h_name: &str,
+        c_name: &str,
+    ) -> Result<()> {
+        let ld = cfg.num_layers * cfg.directions();
+        self.h.expect_shape(h_name, &[ld, batch, cfg.h_out()])?;
+        match (&self.c, cfg.cell) {
+            (Some(c), CellKind::Lstm) => c.expect_shape(c_name, &[ld, batch, cfg.hidden_size]),
+            (None, CellKind::Lstm) => Err(Error::config(
+                c_name,
+                "an LSTM state needs both h and c; c is missing",
+            )),
+            (Some(_), cell) => Err(Error::config(
+                c_name,
+                format!("a {} has no cell state; pass c: None", cell.name()),
+            )),
+            (None, _) => Ok(()),
+        }
+    }
+}
+
 impl Tape {
     /// The dropout mask applied to the input of `layer` (`[T, B, In]`), if the last forward pass
     /// used one.
@@ -279,25 +306,8 @@ impl Stack {
             });
         }
         let (t, b) = (s[0], s[1]);
-        let ld = c.num_layers * c.directions();
         if let Some(st) = init {
-            st.h.expect_shape("h0", &[ld, b, c.h_out()])?;
-            match (&st.c, c.cell) {
-                (Some(c0), CellKind::Lstm) => c0.expect_shape("c0", &[ld, b, c.hidden_size])?,
-                (None, CellKind::Lstm) => {
-                    return Err(Error::config(
-                        "c0",
-                        "an LSTM initial state needs both h0 and c0; c0 is missing",
-                    ))
-                }
-                (Some(_), cell) => {
-                    return Err(Error::config(
-                        "c0",
-                        format!("a {} has no cell state; pass c: None", cell.name()),
-                    ))
-                }
-                (None, _) => {}
-            }
+            st.check(c, b, "h0", "c0")?;
         }
         if let Some(lens) = lengths {
             if lens.len() != b {

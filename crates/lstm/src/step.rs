@@ -107,23 +107,7 @@ impl Stack {
                 ),
             ));
         }
-        state.h.expect_shape("state.h", &[c.num_layers, b, ho])?;
-        match (&state.c, c.cell) {
-            (Some(cs), CellKind::Lstm) => cs.expect_shape("state.c", &[c.num_layers, b, h])?,
-            (None, CellKind::Lstm) => {
-                return Err(Error::config(
-                    "state.c",
-                    "an LSTM state needs c; it is missing",
-                ))
-            }
-            (Some(_), cell) => {
-                return Err(Error::config(
-                    "state.c",
-                    format!("a {} has no cell state", cell.name()),
-                ))
-            }
-            (None, _) => {}
-        }
+        state.check(c, b, "state.h", "state.c")?;
         for l in 0..c.num_layers {
             let d = self.layer_dims(l, 0, 1, b);
             let w = self.layout().dir(self.params(), l);

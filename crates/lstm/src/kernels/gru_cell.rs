@@ -124,15 +124,7 @@ pub fn gru_cell_forward_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vals(n: usize, seed: u32, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                ((((i as u32) ^ seed).wrapping_mul(2654435761) % 2001) as f32 / 1000.0 - 1.0)
-                    * scale
-            })
-            .collect()
-    }
+    use crate::kernels::test_vals as vals;
 
     #[test]
     fn forward_matches_reference_on_odd_sizes() {

@@ -20,3 +20,13 @@ pub mod tuning {
     /// waking the pool outweighs the split (measured order of magnitude on 2 cores).
     pub const PAR_MIN_MACS: usize = 1 << 21;
 }
+
+/// Deterministic test values in `[−scale, scale]`, shared by the kernel tests.
+#[cfg(test)]
+pub(crate) fn test_vals(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            ((((i as u32) ^ seed).wrapping_mul(2654435761) % 2001) as f32 / 1000.0 - 1.0) * scale
+        })
+        .collect()
+}
