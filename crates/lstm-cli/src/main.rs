@@ -1,15 +1,28 @@
-//! The `lstm` command. For now: `--help`, `--version` and `inspect` of a weight file; training,
-//! forecasting and generation subcommands come with the training and CLI work.
+//! The `lstm` command: a thin layer over the `lstm` library, one file per subcommand.
 
-use std::path::PathBuf;
+mod common;
+mod eval;
+mod forecast;
+mod generate;
+mod inspect;
+mod plot;
+mod progress;
+mod train;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-/// Train, evaluate, inspect and run LSTM / GRU / RNN networks — weights compatible with PyTorch.
+/// Train, evaluate, inspect and run LSTM / GRU / RNN networks on time series, text and labelled
+/// sequences — weights compatible with PyTorch.
 #[derive(Parser)]
 #[command(name = "lstm", version, about, long_about = None)]
-#[command(after_help = "Example:\n  lstm inspect model.safetensors")]
+#[command(after_help = "Examples:
+  lstm train                                   forecast the embedded weekly CO2 series; prints test RMSE vs baselines
+  lstm forecast lstm-co2.safetensors           the next 26 weeks
+  lstm train novel.txt && lstm generate novel.safetensors --prime \"The \"
+  lstm eval model.safetensors data.jsonl
+  lstm inspect model.safetensors
+
+Run `lstm <command> --help` for each command's options.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,40 +30,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show the config and parameters of a .safetensors weight file (PyTorch state_dict or ours).
-    #[command(after_help = "Example:\n  lstm inspect model.safetensors --prefix lstm.")]
-    Inspect(InspectArgs),
-}
-
-#[derive(clap::Args)]
-struct InspectArgs {
-    /// The .safetensors file.
-    model: PathBuf,
-    /// Module prefix of the recurrent tensors, e.g. `lstm.` for `lstm.weight_ih_l0`.
-    #[arg(long, default_value = "")]
-    prefix: String,
-}
-
-fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
-    let stack = lstm::io::load_stack(&args.model, &args.prefix, None)
-        .context("cannot inspect the model")?;
-    println!("{}", stack.config().describe());
-    let mut total = 0;
-    for name in stack.param_names() {
-        let t = stack.param(&name).expect("own parameter");
-        total += t.data().len();
-        println!("  {}{name:<24} {:?}", args.prefix, t.shape());
-    }
-    println!("{total} parameters");
-    Ok(())
+    /// Train a model on a CSV time series, a text file or labelled sequences (default: the embedded CO2 series).
+    Train(Box<train::Args>),
+    /// Forecast a series past its end with a trained forecaster.
+    Forecast(forecast::Args),
+    /// Sample text from a character language model.
+    Generate(generate::Args),
+    /// Evaluate a trained model on a data file.
+    Eval(eval::Args),
+    /// Show the config and parameters of a model file (or a PyTorch state_dict).
+    Inspect(inspect::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Inspect(a) => inspect(a),
+    let result = match cli.command {
+        Command::Train(a) => train::run(*a, progress::install_ctrlc()),
+        Command::Forecast(a) => forecast::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Inspect(a) => inspect::run(a),
     };
     if let Err(e) = result {
+        // A closed pipe (e.g. `lstm generate … | head`) is not an error.
+        if e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        }) {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

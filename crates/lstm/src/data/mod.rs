@@ -1,6 +1,8 @@
 //! Data for training and prediction: samples (sequences with targets), batches `[T, B, ·]` with
 //! padding and lengths, token streams for language models, and the long-lag tasks.
 
+pub mod labelled;
+pub mod series;
 pub mod tasks;
 pub mod text;
 

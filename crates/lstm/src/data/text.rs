@@ -2,10 +2,28 @@
 //! (char-rnn style: `B` parallel streams, consecutive chunks of `T` steps, the state carried from
 //! one chunk to the next).
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, BatchInput, BatchTarget};
 use crate::error::{Error, Result};
+
+/// Reads a file that must be UTF-8 text; the error names the file and the byte offset of the
+/// first invalid byte.
+pub fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|error| Error::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::Data(format!(
+            "{}: not UTF-8 text: invalid byte at offset {}",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
 
 /// The characters of a text, sorted; a character's id is its index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,6 +66,9 @@ pub struct ModelMeta {
     /// Training history.
     #[serde(default)]
     pub history: Vec<HistoryPoint>,
+    /// How a forecaster reads its data (time-series models).
+    #[serde(default)]
+    pub series: Option<crate::data::series::SeriesMeta>,
 }
 
 /// Named f32 tensors and string metadata of one file.
