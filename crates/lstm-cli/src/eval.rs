@@ -46,8 +46,12 @@ pub fn run(a: Args) -> Result<()> {
                 bail!("the series has {n} rows: too short for window {w} and horizon {h}");
             }
             let set = series.windows(w - 1..n - h, w, h, &scaling);
-            let (pred, actual, naive, seasonal) =
-                crate::train::forecasts(&model, &series, &set, &origins, h, sm.season, &scaling)?;
+            let crate::train::Forecasts {
+                pred,
+                actual,
+                naive,
+                seasonal,
+            } = crate::train::forecasts(&model, &series, &set, &origins, h, sm.season, &scaling)?;
             println!(
                 "{} forecasts of {h} step{} over the whole series ({} points)",
                 origins.len(),

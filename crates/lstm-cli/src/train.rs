@@ -460,8 +460,12 @@ fn series(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool>)
 
     // Test table: the best model vs the baselines on the same points, in the data's units.
     let model = tr.best_model();
-    let (pred, actual, naive, seasonal) =
-        forecasts(model, &series, &test, &origins, h, meta.season, &scaling)?;
+    let crate::train::Forecasts {
+        pred,
+        actual,
+        naive,
+        seasonal,
+    } = forecasts(model, &series, &test, &origins, h, meta.season, &scaling)?;
     let first = origins[0] + 1;
     let span = match series.dates.as_slice() {
         d if !d.is_empty() => format!("{} .. {}", d[first], d[n - 1]),
