@@ -1,0 +1,507 @@
+//! End-to-end tests of the `lstm` binary in temporary directories: the three training flows,
+//! every bad input (message and exit code, no partial output), and Ctrl-C with resume.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn lstm(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run lstm")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    let (out, err) = text(o);
+    assert!(
+        o.status.success(),
+        "lstm failed: {:?}\nstdout:\n{out}\nstderr:\n{err}",
+        o.status
+    );
+    out
+}
+
+/// Runs a command expected to fail: exit code 1, one `error:` line containing `needle`.
+#[track_caller]
+fn fails(dir: &Path, args: &[&str], needle: &str) {
+    let o = lstm(dir, args);
+    let (out, err) = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{args:?}: expected exit 1, got {:?}\nstdout:\n{out}\nstderr:\n{err}",
+        o.status
+    );
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: ") && last.contains(needle),
+        "{args:?}: expected an error containing {needle:?}, got:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn series_csv(dir: &Path, rows: usize) -> std::path::PathBuf {
+    let mut s = String::from("day,value,temp\n");
+    for t in 0..rows {
+        let day = format!("2020-{:02}-{:02}", 1 + (t / 28) % 12, 1 + t % 28);
+        s += &format!(
+            "{day},{:.4},{:.3}\n",
+            (t as f64 * std::f64::consts::TAU / 12.0).sin() + 0.01 * t as f64,
+            (t % 7) as f64
+        );
+    }
+    let p = dir.join("series.csv");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+#[test]
+fn series_train_forecast_eval() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    series_csv(dir, 300);
+    let out = ok(&lstm(
+        dir,
+        &[
+            "train",
+            "series.csv",
+            "--target",
+            "value",
+            "--date",
+            "day",
+            "--window",
+            "24",
+            "--horizon",
+            "3",
+            "--season",
+            "12",
+            "--hidden",
+            "12",
+            "--epochs",
+            "3",
+            "--seed",
+            "1",
+        ],
+    ));
+    assert!(
+        out.contains("model") && out.contains("seasonal-naive (12)") && out.contains("naive"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("lstm ")),
+        "a row for the model: {out}"
+    );
+    for f in [
+        "series.safetensors",
+        "series.ckpt",
+        "series.loss.svg",
+        "series.loss.png",
+        "series.test.svg",
+        "series.test.png",
+    ] {
+        assert!(
+            dir.join(f).is_file(),
+            "{f} missing; files: {:?}",
+            files(dir)
+        );
+    }
+    let svg = std::fs::read_to_string(dir.join("series.test.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "well-formed SVG"
+    );
+    assert_eq!(
+        &std::fs::read(dir.join("series.loss.png")).unwrap()[..8],
+        b"\x89PNG\r\n\x1a\n"
+    );
+
+    let fc = ok(&lstm(
+        dir,
+        &[
+            "forecast",
+            "series.safetensors",
+            "--horizon",
+            "5",
+            "--no-plot",
+        ],
+    ));
+    let csv = std::fs::read_to_string(dir.join("series.forecast.csv")).unwrap();
+    assert_eq!(fc, csv, "stdout is the CSV");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "day,value");
+    assert_eq!(lines.len(), 6, "{csv}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.split(',').nth(1).unwrap().parse::<f64>().is_ok()),
+        "{csv}"
+    );
+
+    let ev = ok(&lstm(dir, &["eval", "series.safetensors", "series.csv"]));
+    assert!(
+        ev.contains("RMSE") && ev.contains("seasonal-naive (12)"),
+        "{ev}"
+    );
+    let ins = ok(&lstm(dir, &["inspect", "series.safetensors"]));
+    assert!(
+        ins.contains("lstm.weight_ih_l0") && ins.contains("window 24, horizon 3"),
+        "{ins}"
+    );
+}
+
+#[test]
+fn text_train_generate() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(dir.join("tiny.txt"), "hello world, hello rust. ".repeat(40)).unwrap();
+    let out = ok(&lstm(
+        dir,
+        &[
+            "train",
+            "tiny.txt",
+            "--hidden",
+            "32",
+            "--seq",
+            "16",
+            "--batch",
+            "4",
+            "--epochs",
+            "4",
+            "--lr",
+            "0.01",
+            "--no-plot",
+        ],
+    ));
+    assert!(out.contains("bits per character"), "{out}");
+    assert!(dir.join("tiny.safetensors").is_file());
+    let g = ok(&lstm(
+        dir,
+        &[
+            "generate",
+            "tiny.safetensors",
+            "--prime",
+            "hello",
+            "--length",
+            "40",
+            "--seed",
+            "3",
+        ],
+    ));
+    assert!(
+        g.starts_with("hello") && g.trim_end().chars().count() == 45,
+        "{g:?}"
+    );
+    assert!(
+        g.trim_end().chars().all(|c| "helo wrd,ust.".contains(c)),
+        "only the vocabulary: {g:?}"
+    );
+    let again = ok(&lstm(
+        dir,
+        &[
+            "generate",
+            "tiny.safetensors",
+            "--prime",
+            "hello",
+            "--length",
+            "40",
+            "--seed",
+            "3",
+        ],
+    ));
+    assert_eq!(g, again, "same seed, same text");
+    let ev = ok(&lstm(dir, &["eval", "tiny.safetensors", "tiny.txt"]));
+    assert!(ev.contains("bits per character"), "{ev}");
+}
+
+#[test]
+fn labelled_train_eval() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let mut s = String::new();
+    for i in 0..120 {
+        let up = i % 2 == 0;
+        let len = 5 + i % 4;
+        let seq: Vec<String> = (0..len)
+            .map(|t| {
+                format!(
+                    "[{:.2}, 0.5]",
+                    if up {
+                        t as f64 * 0.3
+                    } else {
+                        1.0 - t as f64 * 0.3
+                    }
+                )
+            })
+            .collect();
+        s += &format!(
+            "{{\"label\": \"{}\", \"sequence\": [{}]}}\n",
+            if up { "rising" } else { "falling" },
+            seq.join(", ")
+        );
+    }
+    std::fs::write(dir.join("shapes.jsonl"), &s).unwrap();
+    let out = ok(&lstm(
+        dir,
+        &[
+            "train",
+            "shapes.jsonl",
+            "--cell",
+            "gru",
+            "--hidden",
+            "8",
+            "--epochs",
+            "20",
+            "--lr",
+            "0.02",
+            "--no-plot",
+        ],
+    ));
+    assert!(out.contains("validation: accuracy"), "{out}");
+    let ev = ok(&lstm(dir, &["eval", "shapes.safetensors", "shapes.jsonl"]));
+    assert!(
+        ev.contains("accuracy 1.0000") || ev.contains("accuracy 0.99"),
+        "{ev}"
+    );
+    assert!(
+        ev.contains("confusion matrix") && ev.contains("falling") && ev.contains("rising"),
+        "{ev}"
+    );
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line_and_no_output_files() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let w = |name: &str, body: &[u8]| std::fs::write(dir.join(name), body).unwrap();
+    w(
+        "malformed.csv",
+        b"day,value\n2020-01-01,1.0\n2020-01-02,2.0,9\n",
+    );
+    fails(
+        dir,
+        &["train", "malformed.csv", "--target", "value"],
+        "malformed.csv:3",
+    );
+    w("nonnum.csv", b"day,value\n2020-01-01,1.0\n2020-01-02,abc\n");
+    fails(
+        dir,
+        &["train", "nonnum.csv", "--target", "value"],
+        "nonnum.csv:3: column `value`: `abc` is not a finite number",
+    );
+    w(
+        "missing.csv",
+        b"day,value\n2020-01-01,1.0\n2020-01-02,\n2020-01-03,2.0\n",
+    );
+    fails(
+        dir,
+        &["train", "missing.csv", "--target", "value"],
+        "missing.csv:3: column `value` is missing a value",
+    );
+    w("short.csv", b"day,value\n1,1\n2,2\n3,3\n4,4\n5,5\n");
+    fails(
+        dir,
+        &["train", "short.csv", "--target", "value", "--window", "8"],
+        "too short for window 8",
+    );
+    fails(
+        dir,
+        &["train", "short.csv", "--target", "price"],
+        "no column `price`; the columns are: day, value",
+    );
+    w("empty.txt", b"   \n");
+    fails(dir, &["train", "empty.txt"], "the text is empty");
+    w("latin1.txt", b"caf\xe9 au lait");
+    fails(
+        dir,
+        &["train", "latin1.txt"],
+        "not UTF-8 text: invalid byte at offset 3",
+    );
+    w(
+        "one.jsonl",
+        b"{\"label\": \"a\", \"sequence\": [1, 2]}\n{\"label\": \"a\", \"sequence\": [3]}\n",
+    );
+    fails(
+        dir,
+        &["train", "one.jsonl"],
+        "found 1 class (a); a classifier needs at least two",
+    );
+    fails(dir, &["train", "nowhere.csv"], "nowhere.csv");
+    fails(dir, &["train", "data.xyz"], "--kind");
+    // Model files of another task, from another program, or not there.
+    std::fs::write(dir.join("t.txt"), "abcabcabc ".repeat(30)).unwrap();
+    assert!(lstm(
+        dir,
+        &[
+            "train",
+            "t.txt",
+            "--hidden",
+            "8",
+            "--seq",
+            "8",
+            "--batch",
+            "2",
+            "--epochs",
+            "1",
+            "--no-plot"
+        ]
+    )
+    .status
+    .success());
+    fails(dir, &["forecast", "t.safetensors"], "not a forecaster");
+    w(
+        "foreign.safetensors",
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}        ",
+    );
+    fails(
+        dir,
+        &["generate", "foreign.safetensors"],
+        "foreign.safetensors",
+    );
+    w("junk.safetensors", b"definitely not a model");
+    fails(
+        dir,
+        &["eval", "junk.safetensors", "t.txt"],
+        "not a valid safetensors file",
+    );
+    fails(
+        dir,
+        &["generate", "t.safetensors", "--prime", "xyz"],
+        "not in the model's vocabulary",
+    );
+    // An unwritable output path fails before any training.
+    fails(
+        dir,
+        &["train", "t.txt", "--out", "no/such/dir/m.safetensors"],
+        "not writable",
+    );
+    let left: Vec<String> = files(dir)
+        .into_iter()
+        .filter(|f| {
+            !(f.ends_with(".csv")
+                || f.ends_with(".txt")
+                || f.ends_with(".jsonl")
+                || f.starts_with("t.")
+                || f.starts_with("foreign")
+                || f.starts_with("junk"))
+        })
+        .collect();
+    assert!(left.is_empty(), "failed runs left files behind: {left:?}");
+}
+
+#[test]
+fn help_explains_every_command_with_an_example() {
+    let d = tempfile::tempdir().unwrap();
+    let top = ok(&lstm(d.path(), &["--help"]));
+    assert!(
+        top.contains("Examples:") && top.contains("lstm train"),
+        "{top}"
+    );
+    for cmd in ["train", "forecast", "generate", "eval", "inspect"] {
+        let h = ok(&lstm(d.path(), &[cmd, "--help"]));
+        assert!(
+            h.contains("Examples:") && h.contains(&format!("lstm {cmd}")),
+            "{cmd} --help:\n{h}"
+        );
+    }
+    assert!(ok(&lstm(d.path(), &["--version"])).starts_with("lstm "));
+}
+
+#[test]
+fn ctrl_c_leaves_a_loadable_checkpoint_and_resume_continues() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    series_csv(dir, 400);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args([
+            "train",
+            "series.csv",
+            "--target",
+            "value",
+            "--window",
+            "24",
+            "--horizon",
+            "2",
+            "--hidden",
+            "16",
+            "--epochs",
+            "100000",
+            "--patience",
+            "100000",
+            "--no-plot",
+        ])
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "training ended before it started"
+        );
+        if line.starts_with("step ") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit code after Ctrl-C; stderr:\n{rest}"
+    );
+    assert!(
+        rest.contains("checkpoint written to") && rest.contains("--resume"),
+        "{rest}"
+    );
+    assert!(
+        !dir.join("series.safetensors").exists(),
+        "an interrupted run writes no model file"
+    );
+    let ins = ok(&lstm(dir, &["inspect", "series.ckpt"]));
+    assert!(ins.contains("lstm.weight_hh_l0"), "{ins}");
+    let out = ok(&lstm(
+        dir,
+        &[
+            "train",
+            "series.csv",
+            "--resume",
+            "series.ckpt",
+            "--epochs",
+            "2",
+        ],
+    ));
+    assert!(
+        out.contains("RMSE") && dir.join("series.safetensors").is_file(),
+        "{out}"
+    );
+}
