@@ -169,8 +169,16 @@ impl Args {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let f: Args = toml::from_str(&text)
-            .with_context(|| format!("{}: not a valid config", path.display()))?;
+        let f: Args = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(1, |s| text[..s.start].matches('\n').count() + 1);
+            anyhow::anyhow!(
+                "{}:{line}: not a valid config: {}",
+                path.display(),
+                e.message().trim()
+            )
+        })?;
         merge!(self, f; data, kind, date, fill, window, horizon, season, test, val, cell, hidden, layers, dropout, embed,
             optimizer, lr, schedule, weight_decay, clip, batch, seq, epochs, time, patience, seed, threads, out);
         if self.target.is_empty() {

@@ -505,3 +505,39 @@ fn ctrl_c_leaves_a_loadable_checkpoint_and_resume_continues() {
         "{out}"
     );
 }
+
+#[test]
+fn toml_config_sets_options_and_the_command_line_wins() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    series_csv(dir, 200);
+    std::fs::write(
+        dir.join("run.toml"),
+        "target = [\"value\"]\nhidden = 6\nlayers = 2\nepochs = 1\nwindow = 12\ncell = \"gru\"\n",
+    )
+    .unwrap();
+    ok(&lstm(
+        dir,
+        &[
+            "train",
+            "series.csv",
+            "--config",
+            "run.toml",
+            "--hidden",
+            "5",
+            "--no-plot",
+        ],
+    ));
+    let ins = ok(&lstm(dir, &["inspect", "series.safetensors"]));
+    assert!(
+        ins.contains("gru(input_size=1, hidden_size=5, num_layers=2"),
+        "{ins}"
+    );
+    assert!(ins.contains("window 12"), "{ins}");
+    std::fs::write(dir.join("bad.toml"), "hiden = 6\n").unwrap();
+    fails(
+        dir,
+        &["train", "series.csv", "--config", "bad.toml"],
+        "bad.toml:1: not a valid config: unknown field `hiden`",
+    );
+}
