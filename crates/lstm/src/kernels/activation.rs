@@ -13,9 +13,11 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 const ROUND: f32 = 12_582_912.0;
 
 /// `e^x` for `x` clamped to `[−87, 88]` (results in the normal range); NaN → NaN.
+/// Branch-free (min/max and a final select), so loops over it vectorise.
 #[inline(always)]
-pub fn exp_fast(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
+pub fn exp_fast(x_in: f32) -> f32 {
+    // `max`/`min` drop a NaN operand; the select at the end restores it.
+    let x = x_in.max(-87.0).min(88.0);
     let n = (x * LOG2E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
@@ -27,7 +29,12 @@ pub fn exp_fast(x: f32) -> f32 {
     let e = p * r * r + r + 1.0;
     // n ∈ [−126, 127] after the clamp (NaN casts to 0, and `e` is already NaN).
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    e * scale
+    let y = e * scale;
+    if x_in.is_nan() {
+        x_in
+    } else {
+        y
+    }
 }
 
 /// Logistic sigmoid `1 / (1 + e^−x)`.

@@ -14,11 +14,102 @@
 
 use super::activation::{sigmoid, sigmoid64, tanh};
 
-/// Forward step.
-/// - `gates: [B, 4H]` in: pre-activations; out: activations `i, f, g, o`.
-/// - `c: [B, H]` out: new cell state. `r: [B, H]` out: `o ⊙ tanh(c)` (active rows only).
-/// - `c_prev: [B, H]`, `active: [B]`.
-pub fn lstm_cell_forward(
+/// Runs `$body(args)` compiled for AVX-512, AVX2+FMA or the portable baseline, whichever the CPU
+/// has (detected at run time; `std` caches the answer).
+macro_rules! dispatch {
+    ($body:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        unsafe fn $avx512($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+    };
+}
+
+/// Which compiled variant the fused kernels run (for tests and benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F (+VL, AVX2, FMA).
+    Avx512,
+    /// AVX2 + FMA.
+    Avx2,
+    /// The baseline target (SSE2 on x86-64).
+    Portable,
+}
+
+impl Isa {
+    /// The best variant this CPU runs.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// Whether this CPU can run the variant.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            Isa::Avx2 => matches!(Isa::detect(), Isa::Avx2 | Isa::Avx512),
+            Isa::Avx512 => Isa::detect() == Isa::Avx512,
+        }
+    }
+}
+
+/// One row of the forward step; every slice has length H (resliced so the loop has no bounds
+/// checks and vectorises).
+#[inline(always)]
+fn forward_row(
+    gi: &mut [f32],
+    gf: &mut [f32],
+    gg: &mut [f32],
+    go: &mut [f32],
+    c: &mut [f32],
+    r: &mut [f32],
+    c_prev: &[f32],
+) {
+    let h = gi.len();
+    let (gf, gg, go, c, r, c_prev) = (
+        &mut gf[..h],
+        &mut gg[..h],
+        &mut go[..h],
+        &mut c[..h],
+        &mut r[..h],
+        &c_prev[..h],
+    );
+    for j in 0..h {
+        let i = sigmoid(gi[j]);
+        let f = sigmoid(gf[j]);
+        let g = tanh(gg[j]);
+        let o = sigmoid(go[j]);
+        let cn = f * c_prev[j] + i * g;
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = g;
+        go[j] = o;
+        c[j] = cn;
+        r[j] = o * tanh(cn);
+    }
+}
+
+#[inline(always)]
+fn forward_body(
     gates: &mut [f32],
     c: &mut [f32],
     r: &mut [f32],
@@ -36,22 +127,123 @@ pub fn lstm_cell_forward(
         let (gi, rest) = gr.split_at_mut(h);
         let (gf, rest) = rest.split_at_mut(h);
         let (gg, go) = rest.split_at_mut(h);
-        let (cb, rb, cpb) = (&mut c[cs.clone()], &mut r[cs.clone()], &c_prev[cs]);
-        for j in 0..h {
-            let i = sigmoid(gi[j]);
-            let f = sigmoid(gf[j]);
-            let g = tanh(gg[j]);
-            let o = sigmoid(go[j]);
-            let cn = f * cpb[j] + i * g;
-            gi[j] = i;
-            gf[j] = f;
-            gg[j] = g;
-            go[j] = o;
-            cb[j] = cn;
-            rb[j] = o * tanh(cn);
-        }
+        forward_row(
+            gi,
+            gf,
+            gg,
+            go,
+            &mut c[cs.clone()],
+            &mut r[cs.clone()],
+            &c_prev[cs],
+        );
     }
 }
+
+dispatch!(forward_body, forward_avx512, forward_avx2, (gates: &mut [f32], c: &mut [f32], r: &mut [f32], c_prev: &[f32], active: &[bool], h: usize));
+
+/// Forward step.
+/// - `gates: [B, 4H]` in: pre-activations; out: activations `i, f, g, o`.
+/// - `c: [B, H]` out: new cell state. `r: [B, H]` out: `o ⊙ tanh(c)` (active rows only).
+/// - `c_prev: [B, H]`, `active: [B]`.
+pub fn lstm_cell_forward(
+    gates: &mut [f32],
+    c: &mut [f32],
+    r: &mut [f32],
+    c_prev: &[f32],
+    active: &[bool],
+    h: usize,
+) {
+    lstm_cell_forward_isa(Isa::detect(), gates, c, r, c_prev, active, h)
+}
+
+/// [`lstm_cell_forward`] with a chosen variant (falls back to portable if the CPU lacks it).
+pub fn lstm_cell_forward_isa(
+    isa: Isa,
+    gates: &mut [f32],
+    c: &mut [f32],
+    r: &mut [f32],
+    c_prev: &[f32],
+    active: &[bool],
+    h: usize,
+) {
+    match isa {
+        // SAFETY: the variant's features were detected on this CPU (`available`).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.available() => unsafe { forward_avx512(gates, c, r, c_prev, active, h) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if isa.available() => unsafe { forward_avx2(gates, c, r, c_prev, active, h) },
+        _ => forward_body(gates, c, r, c_prev, active, h),
+    }
+}
+
+/// One row of the backward step; every slice has length H (or 4H for the gate rows).
+#[inline(always)]
+fn backward_row(
+    dg: &mut [f32],
+    d_c: &mut [f32],
+    d_r: &[f32],
+    gr: &[f32],
+    c: &[f32],
+    c_prev: &[f32],
+) {
+    let h = d_c.len();
+    let (d_r, c, c_prev) = (&d_r[..h], &c[..h], &c_prev[..h]);
+    let (dgi, rest) = dg[..4 * h].split_at_mut(h);
+    let (dgf, rest) = rest.split_at_mut(h);
+    let (dgg, dgo) = rest.split_at_mut(h);
+    let (gi, gf, gg, go) = (
+        &gr[..h],
+        &gr[h..2 * h],
+        &gr[2 * h..3 * h],
+        &gr[3 * h..4 * h],
+    );
+    let (dgf, dgg, dgo) = (&mut dgf[..h], &mut dgg[..h], &mut dgo[..h]);
+    for j in 0..h {
+        let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
+        let tc = tanh(c[j]);
+        let dr = d_r[j];
+        let dc = d_c[j] + dr * o * (1.0 - tc * tc);
+        let d_o = dr * tc;
+        dgi[j] = dc * g * i * (1.0 - i);
+        dgf[j] = dc * c_prev[j] * f * (1.0 - f);
+        dgg[j] = dc * i * (1.0 - g * g);
+        dgo[j] = d_o * o * (1.0 - o);
+        d_c[j] = dc * f;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_body(
+    d_gates: &mut [f32],
+    d_c: &mut [f32],
+    d_r: &[f32],
+    gates: &[f32],
+    c: &[f32],
+    c_prev: &[f32],
+    active: &[bool],
+    h: usize,
+) {
+    for (b, &on) in active.iter().enumerate() {
+        let dg = &mut d_gates[b * 4 * h..(b + 1) * 4 * h];
+        if !on {
+            dg.fill(0.0);
+            continue;
+        }
+        let cs = b * h..(b + 1) * h;
+        backward_row(
+            dg,
+            &mut d_c[cs.clone()],
+            &d_r[cs.clone()],
+            &gates[b * 4 * h..(b + 1) * 4 * h],
+            &c[cs.clone()],
+            &c_prev[cs],
+        );
+    }
+}
+
+dispatch!(backward_body, backward_avx512, backward_avx2, (d_gates: &mut [f32], d_c: &mut [f32], d_r: &[f32], gates: &[f32], c: &[f32], c_prev: &[f32], active: &[bool], h: usize));
 
 /// Backward step, mirroring [`lstm_cell_forward`].
 /// - `d_gates: [B, 4H]` out: gradients of the pre-activations.
@@ -69,35 +261,14 @@ pub fn lstm_cell_backward(
     active: &[bool],
     h: usize,
 ) {
-    for (b, &on) in active.iter().enumerate() {
-        let dg = &mut d_gates[b * 4 * h..(b + 1) * 4 * h];
-        if !on {
-            dg.fill(0.0);
-            continue;
-        }
-        let gr = &gates[b * 4 * h..(b + 1) * 4 * h];
-        let cs = b * h..(b + 1) * h;
-        let (dcb, drb, cb, cpb) = (
-            &mut d_c[cs.clone()],
-            &d_r[cs.clone()],
-            &c[cs.clone()],
-            &c_prev[cs],
-        );
-        for j in 0..h {
-            let (i, f, g, o) = (gr[j], gr[h + j], gr[2 * h + j], gr[3 * h + j]);
-            let tc = tanh(cb[j]);
-            let dr = drb[j];
-            let dc = dcb[j] + dr * o * (1.0 - tc * tc);
-            let d_o = dr * tc;
-            let d_i = dc * g;
-            let d_g = dc * i;
-            let d_f = dc * cpb[j];
-            dg[j] = d_i * i * (1.0 - i);
-            dg[h + j] = d_f * f * (1.0 - f);
-            dg[2 * h + j] = d_g * (1.0 - g * g);
-            dg[3 * h + j] = d_o * o * (1.0 - o);
-            dcb[j] = dc * f;
-        }
+    match Isa::detect() {
+        // SAFETY: the variant's features were detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { backward_avx512(d_gates, d_c, d_r, gates, c, c_prev, active, h) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { backward_avx2(d_gates, d_c, d_r, gates, c, c_prev, active, h) },
+        _ => backward_body(d_gates, d_c, d_r, gates, c, c_prev, active, h),
     }
 }
 
@@ -135,13 +306,22 @@ mod tests {
 
     #[test]
     fn forward_matches_reference_on_odd_sizes() {
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|i| i.available())
+        {
+            forward_matches_reference(isa);
+        }
+    }
+
+    fn forward_matches_reference(isa: Isa) {
         for &(b, h) in &[(1, 1), (3, 7), (2, 13), (5, 33), (1, 257)] {
             let pre = vals(b * 4 * h, 1, 4.0);
             let c_prev = vals(b * h, 2, 2.0);
             let active: Vec<bool> = (0..b).map(|i| i % 3 != 1).collect();
             let mut gates = pre.clone();
             let (mut c, mut r) = (vec![0.0; b * h], vec![0.0; b * h]);
-            lstm_cell_forward(&mut gates, &mut c, &mut r, &c_prev, &active, h);
+            lstm_cell_forward_isa(isa, &mut gates, &mut c, &mut r, &c_prev, &active, h);
             for row in 0..b {
                 if !active[row] {
                     assert_eq!(
@@ -160,7 +340,7 @@ mod tests {
                     let got = gates[row * 4 * h + j] as f64;
                     assert!(
                         (got - act[j]).abs() < 1e-6,
-                        "B={b} H={h} gates[{row},{j}]: expected {}, got {got}",
+                        "{isa:?} B={b} H={h} gates[{row},{j}]: expected {}, got {got}",
                         act[j]
                     );
                 }

@@ -3,7 +3,7 @@
 
 use super::{
     add_output_grad, col_sum, input_projection, input_projection_backward, recurrent_weight_grad,
-    reset, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+    reset, row, row_mut, state_pair, transpose_into, write_output, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
@@ -81,12 +81,20 @@ pub(crate) fn backward(
     d: &Dims,
 ) {
     let (bh, bg) = (d.b * d.h, d.b * d.g);
-    let BwdScratch { dg, dgh, dh, .. } = s;
+    let BwdScratch {
+        dg,
+        dgh,
+        dh,
+        w_hh_t,
+        w_ih_t,
+        ..
+    } = s;
     reset(dg, d.t * bg);
     reset(dgh, d.t * bg);
     dh.clear();
     dh.extend_from_slice(d_hn);
-    let w_hh_t = MatRef::new(w.w_hh, d.h, d.g).t();
+    transpose_into(w_hh_t, w.w_hh, d.h, d.g);
+    let w_hh_t = MatRef::new(w_hh_t, d.g, d.h);
     for (t, _next) in d.steps().rev() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
@@ -106,7 +114,7 @@ pub(crate) fn backward(
         );
     }
     d_h0.copy_from_slice(dh);
-    input_projection_backward(d_x, gw, dg, x, w, false, d);
+    input_projection_backward(d_x, gw, w_ih_t, dg, x, w, false, d);
     recurrent_weight_grad(gw.w_hh, &tape.h_prev, dgh, d);
     if let Some(db) = gw.b_hh.as_deref_mut() {
         col_sum(db, dgh, d.g);

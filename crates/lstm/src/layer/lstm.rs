@@ -4,8 +4,8 @@
 
 use super::{
     add_output_grad, copy_active, input_projection, input_projection_backward, keep_inactive,
-    recurrent_weight_grad, reset, row, row_mut, state_after, state_pair, write_output, zero_active,
-    BwdScratch, Dims, DirTape,
+    recurrent_weight_grad, reset, row, row_mut, state_after, state_pair, transpose_into,
+    write_output, zero_active, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
@@ -103,6 +103,8 @@ pub(crate) fn backward(
         dc,
         dr,
         dh_all,
+        w_hh_t,
+        w_ih_t,
         ..
     } = s;
     reset(dg, d.t * bg);
@@ -112,7 +114,8 @@ pub(crate) fn backward(
     dc.extend_from_slice(d_cn);
     reset(dr, if w.w_hr.is_some() { bh } else { 0 });
     reset(dh_all, if w.w_hr.is_some() { d.t * bho } else { 0 });
-    let w_hh_t = MatRef::new(w.w_hh, d.h_out, d.g).t();
+    transpose_into(w_hh_t, w.w_hh, d.h_out, d.g);
+    let w_hh_t = MatRef::new(w_hh_t, d.g, d.h_out);
     for (t, next) in d.steps().rev() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
@@ -145,7 +148,7 @@ pub(crate) fn backward(
     }
     d_h0.copy_from_slice(dh);
     d_c0.copy_from_slice(dc);
-    input_projection_backward(d_x, gw, dg, x, w, true, d);
+    input_projection_backward(d_x, gw, w_ih_t, dg, x, w, true, d);
     recurrent_weight_grad(gw.w_hh, &tape.h_prev, dg, d);
     if let Some(d_w_hr) = gw.w_hr.as_deref_mut() {
         matmul(

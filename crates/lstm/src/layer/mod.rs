@@ -106,6 +106,21 @@ pub(crate) struct BwdScratch {
     pub dr: Vec<f32>,
     /// `[T, B, P]` `∂L/∂h_t` per step, for `d_W_hr` (LSTM with projection).
     pub dh_all: Vec<f32>,
+    /// `[G, H_out]` `W_hh` transposed once per call: the per-step `d_gates · W_hhᵀ` then reads a
+    /// row-major `[K, N]` operand, the layout the GEMM kernels are fast with.
+    pub w_hh_t: Vec<f32>,
+    /// `[G, In]` `W_ih` transposed, for `d_X = d_gates · W_ihᵀ`.
+    pub w_ih_t: Vec<f32>,
+}
+
+/// `dst[c, r] = src[r, c]` with `src: [rows, cols]`; `dst` is resized to `[cols, rows]`.
+pub(crate) fn transpose_into(dst: &mut Vec<f32>, src: &[f32], rows: usize, cols: usize) {
+    reset(dst, rows * cols);
+    for r in 0..rows {
+        for c in 0..cols {
+            dst[c * rows + r] = src[r * cols + c];
+        }
+    }
 }
 
 /// Clears and zero-fills `v` to `n` values, reusing its capacity.
@@ -242,6 +257,7 @@ pub(crate) fn input_projection(
 pub(crate) fn input_projection_backward(
     d_x: &mut [f32],
     gw: &mut DirParamsMut,
+    w_ih_t: &mut Vec<f32>,
     d_g: &[f32],
     x: &[f32],
     w: &DirParams,
@@ -265,10 +281,11 @@ pub(crate) fn input_projection_backward(
             col_sum(db, d_g, d.g);
         }
     }
+    transpose_into(w_ih_t, w.w_ih, d.input, d.g);
     matmul(
         MatMut::new(d_x, rows, d.input),
         dg,
-        MatRef::new(w.w_ih, d.input, d.g).t(),
+        MatRef::new(w_ih_t, d.g, d.input),
         Acc::Add,
         d.threads,
     );

@@ -2,7 +2,7 @@
 
 use super::{
     add_output_grad, input_projection, input_projection_backward, recurrent_weight_grad, reset,
-    row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+    row, row_mut, state_pair, transpose_into, write_output, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
@@ -70,11 +70,18 @@ pub(crate) fn backward(
     d: &Dims,
 ) {
     let bh = d.b * d.h;
-    let BwdScratch { dg, dh, .. } = s;
+    let BwdScratch {
+        dg,
+        dh,
+        w_hh_t,
+        w_ih_t,
+        ..
+    } = s;
     reset(dg, d.t * bh);
     dh.clear();
     dh.extend_from_slice(d_hn);
-    let w_hh_t = MatRef::new(w.w_hh, d.h, d.g).t();
+    transpose_into(w_hh_t, w.w_hh, d.h, d.g);
+    let w_hh_t = MatRef::new(w_hh_t, d.g, d.h);
     for (t, _next) in d.steps().rev() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
@@ -89,6 +96,6 @@ pub(crate) fn backward(
         );
     }
     d_h0.copy_from_slice(dh);
-    input_projection_backward(d_x, gw, dg, x, w, true, d);
+    input_projection_backward(d_x, gw, w_ih_t, dg, x, w, true, d);
     recurrent_weight_grad(gw.w_hh, &tape.h_prev, dg, d);
 }
