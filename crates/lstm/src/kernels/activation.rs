@@ -15,6 +15,7 @@ const ROUND: f32 = 12_582_912.0;
 /// `e^x` for `x` clamped to `[−87, 88]` (results in the normal range); NaN → NaN.
 /// Branch-free (min/max and a final select), so loops over it vectorise.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` compiles to branches here; max/min + select vectorise
 pub fn exp_fast(x_in: f32) -> f32 {
     // `max`/`min` drop a NaN operand; the select at the end restores it.
     let x = x_in.max(-87.0).min(88.0);
