@@ -1,0 +1,131 @@
+//! The release-built benchmark runner that `tools/bench_vs_pytorch.py` drives: times one
+//! configuration in-process and prints one JSON line.
+//!
+//! ```text
+//! bench_run infer T B H LAYERS REPS THREADS     forward over a sequence (F = H)
+//! bench_run train T B H LAYERS REPS THREADS     forward + backward (MSE on the outputs) + Adam
+//! bench_run step  H REPS THREADS                one streaming step, B = 1 (REPS steps per sample)
+//! bench_run gemm  M K N REPS THREADS            SGEMM of the same crate, for the peak figure
+//! ```
+//! Output: `{"median_s": …, "min_s": …, "gflops": …, "peak_rss_kb": …}` (seconds per call).
+
+use std::time::Instant;
+
+use lstm::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use lstm::optim::{Optimizer, OptimizerConfig};
+use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tape, Tensor};
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn vals(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect()
+}
+
+fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f(); // warm-up
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[t.len() / 2], t[0])
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let n = |i: usize| -> usize {
+        a.get(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("argument {i} missing; see the module docs"))
+    };
+    let (median, min, flops) = match a.first().map(String::as_str) {
+        Some("infer") | Some("train") => {
+            let train = a[0] == "train";
+            let (t, b, h, layers, reps, threads) = (n(1), n(2), n(3), n(4), n(5), n(6));
+            let stack = Stack::new(
+                RnnConfig::new(CellKind::Lstm, h, h).with_num_layers(layers),
+                0,
+            )
+            .unwrap()
+            .with_threads(threads);
+            let x = Tensor::new("x", &[t, b, h], vals(t * b * h)).unwrap();
+            let target = vals(t * b * h);
+            let mut tape = Tape::default();
+            let mut grads = stack.zero_grads();
+            let mut opt = Optimizer::new(OptimizerConfig::adam(), &[stack.params().len()]);
+            let mut stack = stack;
+            // FLOPs of the forward products: T·B·(F+H)·4H·2 per layer; training ≈ 3× that.
+            let fwd = (t * b * 2 * h * 4 * h * 2 * layers) as f64;
+            let (m, mn) = time(reps, || {
+                let out = stack.forward(&x, None, None, &mut tape).unwrap();
+                if train {
+                    let scale = 2.0 / out.y.data().len() as f32;
+                    let d: Vec<f32> = out
+                        .y
+                        .data()
+                        .iter()
+                        .zip(&target)
+                        .map(|(y, t)| (y - t) * scale)
+                        .collect();
+                    let d_y = Tensor::new("d_y", out.y.shape(), d).unwrap();
+                    grads.zero();
+                    stack
+                        .backward(&mut tape, &mut grads, &d_y, None, None)
+                        .unwrap();
+                    opt.step(&mut [stack.params_mut()], &[grads.data()], 1e-3);
+                }
+            });
+            (m, mn, if train { 3.0 * fwd } else { fwd })
+        }
+        Some("step") => {
+            let (h, reps, threads) = (n(1), n(2), n(3));
+            let stack = Stack::new(RnnConfig::new(CellKind::Lstm, h, h), 0)
+                .unwrap()
+                .with_threads(threads);
+            let mut state = stack.zero_state(1);
+            let mut scratch = StepScratch::new(&stack, 1).unwrap();
+            let x = vals(h);
+            let (m, mn) = time(reps, || {
+                for _ in 0..100 {
+                    std::hint::black_box(stack.step(&x, &mut state, &mut scratch).unwrap()[0]);
+                }
+            });
+            (m / 100.0, mn / 100.0, (2 * h * 4 * h * 2) as f64)
+        }
+        Some("gemm") => {
+            let (m, k, nn, reps, threads) = (n(1), n(2), n(3), n(4), n(5));
+            let (x, w) = (vals(m * k), vals(k * nn));
+            let mut y = vec![0.0f32; m * nn];
+            let (md, mn) = time(reps, || {
+                matmul(
+                    MatMut::new(&mut y, m, nn),
+                    MatRef::new(&x, m, k),
+                    MatRef::new(&w, k, nn),
+                    Acc::Overwrite,
+                    threads,
+                )
+            });
+            (md, mn, (2 * m * k * nn) as f64)
+        }
+        _ => panic!("usage: bench_run infer|train|step|gemm …; see the module docs"),
+    };
+    println!(
+        "{{\"median_s\": {median:.9}, \"min_s\": {min:.9}, \"gflops\": {:.2}, \"peak_rss_kb\": {}}}",
+        flops / median / 1e9,
+        peak_rss_kb()
+    );
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Times this crate against torch.nn.LSTM on the CPU, in one run, alternating, same thread count, and
+prints medians and ratios (PyTorch time / our time: > 1 means we are faster).
+
+Run by hand (needs `pip install torch`; builds our runner first):
+
+    cargo build --release -p lstm --example bench_run
+    python3 tools/bench_vs_pytorch.py                 # every configuration of the performance issue
+    python3 tools/bench_vs_pytorch.py --quick         # a handful, to check quickly
+    python3 tools/bench_vs_pytorch.py --threads 1 --rounds 5
+
+Configurations (T = 100, F = H, LSTM):
+  inference  B in {1, 16, 64, 256} x H in {128, 256, 512, 1024} x layers in {1, 2}
+  training   one step (forward + backward + Adam), B = 64, H in {256, 512}, layers in {1, 2}
+  streaming  one step per call, B = 1, H in {128, 256, 512} (PyTorch: the module with T = 1 and the state)
+  memory     peak resident set of a process doing 20 training steps at B = 64, H = 512
+Also prints our achieved GFLOP/s and the fraction of the SGEMM peak measured in the same run with the
+same GEMM crate (the input-projection shape 6400 x H x 4H).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+RUNNER = os.path.join(ROOT, "target", "release", "examples", "bench_run")
+
+
+def ours(*args):
+    out = subprocess.run([RUNNER, *map(str, args)], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def torch_time(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def torch_infer(T, B, H, L, reps):
+    m = torch.nn.LSTM(H, H, num_layers=L)
+    x = torch.randn(T, B, H)
+
+    def f():
+        with torch.no_grad():
+            m(x)
+    return torch_time(f, reps)
+
+
+def torch_train(T, B, H, L, reps):
+    m = torch.nn.LSTM(H, H, num_layers=L)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    x, target = torch.randn(T, B, H), torch.randn(T, B, H)
+
+    def f():
+        opt.zero_grad()
+        y, _ = m(x)
+        torch.nn.functional.mse_loss(y, target).backward()
+        opt.step()
+    return torch_time(f, reps)
+
+
+def torch_step(H, reps):
+    m = torch.nn.LSTM(H, H)
+    x = torch.randn(1, 1, H)
+    state = (torch.zeros(1, 1, H), torch.zeros(1, 1, H))
+
+    def f():
+        nonlocal state
+        with torch.no_grad():
+            for _ in range(100):
+                _, state = m(x, state)
+    return torch_time(f, reps) / 100
+
+
+def torch_peak_rss(threads):
+    code = (
+        "import torch,resource;torch.set_num_threads(%d);m=torch.nn.LSTM(512,512);o=torch.optim.Adam(m.parameters());"
+        "x=torch.randn(100,64,512);t=torch.randn(100,64,512)\n"
+        "for _ in range(20):\n o.zero_grad();y,_=m(x);torch.nn.functional.mse_loss(y,t).backward();o.step()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)" % threads
+    )
+    return int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip())
+
+
+def compare(name, ours_args, torch_fn, rounds, out_rows):
+    o, p = [], []
+    for _ in range(rounds):  # alternate, so both see the same machine state
+        p.append(torch_fn())
+        r = ours(*ours_args)
+        o.append(r["median_s"])
+    mo, mp = statistics.median(o), statistics.median(p)
+    out_rows.append((name, mp, mo, mp / mo, r.get("gflops", 0.0)))
+    print(f"{name:<34} torch {mp * 1e3:10.3f} ms   ours {mo * 1e3:10.3f} ms   ratio {mp / mo:6.2f}x   ours {r.get('gflops', 0):7.1f} GFLOP/s", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
+    a = ap.parse_args()
+    if not os.path.exists(RUNNER):
+        sys.exit(f"{RUNNER} is missing: cargo build --release -p lstm --example bench_run")
+    torch.set_num_threads(a.threads)
+    th, T = a.threads, 100
+    print(f"torch {torch.__version__}, threads {th}, T = {T}, rounds {a.rounds} x reps {a.reps}, medians", flush=True)
+    rows = []
+    infer = [(64, 256, 1), (1, 256, 1), (16, 512, 1), (256, 512, 2)] if a.quick else [
+        (B, H, L) for L in (1, 2) for B in (1, 16, 64, 256) for H in (128, 256, 512, 1024)]
+    for B, H, L in infer:
+        compare(f"infer B={B} H={H} L={L}", ("infer", T, B, H, L, a.reps, th), lambda: torch_infer(T, B, H, L, a.reps), a.rounds, rows)
+    train = [(256, 1)] if a.quick else [(H, L) for L in (1, 2) for H in (256, 512)]
+    for H, L in train:
+        compare(f"train B=64 H={H} L={L}", ("train", T, 64, H, L, a.reps, th), lambda: torch_train(T, 64, H, L, a.reps), a.rounds, rows)
+    for H in ((256,) if a.quick else (128, 256, 512)):
+        compare(f"step B=1 H={H}", ("step", H, a.reps * 4, th), lambda: torch_step(H, a.reps * 4), a.rounds, rows)
+    inf = [r for r in rows if r[0].startswith("infer")]
+    if inf:
+        gm = statistics.geometric_mean([r[3] for r in inf])
+        print(f"\ninference geometric-mean ratio: {gm:.2f}x over {len(inf)} configurations")
+    for H in sorted({int(r[0].split("H=")[1].split()[0]) for r in rows if r[0].startswith(("infer", "train"))}):
+        peak = ours("gemm", 6400, H, 4 * H, 5, th)["gflops"]
+        print(f"SGEMM peak (same crate, 6400x{H}x{4 * H}, {th} threads): {peak:.1f} GFLOP/s", flush=True)
+    if not a.no_memory:
+        ours_kb = ours("train", T, 64, 512, 1, 20, th)["peak_rss_kb"]
+        torch_kb = torch_peak_rss(th)
+        print(f"peak RSS, 20 training steps B=64 H=512: ours {ours_kb / 1024:.0f} MiB, torch {torch_kb / 1024:.0f} MiB, ratio {ours_kb / torch_kb:.2f}")
+
+
+if __name__ == "__main__":
+    main()
