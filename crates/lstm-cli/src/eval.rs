@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use lstm::data::labelled::parse_jsonl;
-use lstm::data::series::Errors;
 use lstm::data::text::{read_utf8, TokenStream};
 use lstm::model::Task;
 
@@ -46,33 +45,15 @@ pub fn run(a: Args) -> Result<()> {
                 bail!("the series has {n} rows: too short for window {w} and horizon {h}");
             }
             let set = series.windows(w - 1..n - h, w, h, &scaling);
-            let crate::train::Forecasts {
-                pred,
-                actual,
-                naive,
-                seasonal,
-            } = crate::train::forecasts(&model, &series, &set, &origins, h, sm.season, &scaling)?;
+            let fc =
+                crate::train::forecasts(&model, &series, &set, &origins, h, sm.season, &scaling)?;
             println!(
                 "{} forecasts of {h} step{} over the whole series ({} points)",
                 origins.len(),
                 if h == 1 { "" } else { "s" },
-                pred.len()
+                fc.pred.len()
             );
-            let rows: Vec<Vec<String>> = [
-                (
-                    model.config().rnn.cell.name().to_string(),
-                    Errors::of(&pred, &actual),
-                ),
-                ("naive".into(), Errors::of(&naive, &actual)),
-                (
-                    format!("seasonal-naive ({})", sm.season),
-                    Errors::of(&seasonal, &actual),
-                ),
-            ]
-            .into_iter()
-            .map(|(name, e)| vec![name, format!("{:.4}", e.rmse), format!("{:.4}", e.mae)])
-            .collect();
-            common::print_table(&["model", "RMSE", "MAE"], &rows);
+            fc.print_table(model.config().rnn.cell.name(), sm.season);
         }
         (Task::LanguageModel, _, Some(vocab)) => {
             let Some(path) = &a.data else {

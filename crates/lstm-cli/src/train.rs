@@ -468,12 +468,8 @@ fn series(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool>)
 
     // Test table: the best model vs the baselines on the same points, in the data's units.
     let model = tr.best_model();
-    let crate::train::Forecasts {
-        pred,
-        actual,
-        naive,
-        seasonal,
-    } = forecasts(model, &series, &test, &origins, h, meta.season, &scaling)?;
+    let fc = forecasts(model, &series, &test, &origins, h, meta.season, &scaling)?;
+    let pred = &fc.pred;
     let first = origins[0] + 1;
     let span = match series.dates.as_slice() {
         d if !d.is_empty() => format!("{} .. {}", d[first], d[n - 1]),
@@ -485,36 +481,29 @@ fn series(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool>)
         if h == 1 { "" } else { "s" },
         pred.len()
     );
-    let rows: Vec<Vec<String>> = [
-        (
-            model.config().rnn.cell.name().to_string(),
-            Errors::of(&pred, &actual),
-        ),
-        ("naive".into(), Errors::of(&naive, &actual)),
-        (
-            format!("seasonal-naive ({})", meta.season),
-            Errors::of(&seasonal, &actual),
-        ),
-    ]
-    .into_iter()
-    .map(|(name, e)| vec![name, format!("{:.4}", e.rmse), format!("{:.4}", e.mae)])
-    .collect();
-    common::print_table(&["model", "RMSE", "MAE"], &rows);
-    println!("model: {}", out.display());
-    if !a.no_plot {
-        let mut written = plot::loss_curves(
-            &common::beside(out, ".loss"),
-            &tr.meta.history,
-            "MSE (scaled)",
-        )?;
-        written.extend(forecast_plot(
+    fc.print_table(model.config().rnn.cell.name(), meta.season);
+    let test_plot = if a.no_plot {
+        vec![]
+    } else {
+        forecast_plot(
             &common::beside(out, ".test"),
             &series,
             &origins,
-            &pred,
+            pred,
             h,
             test_start,
-        )?);
+        )?
+    };
+    finish(a, out, &tr, "MSE (scaled)", test_plot)
+}
+
+/// Prints where the model went and writes the loss curves (plus `extra` plots already written).
+fn finish(a: &Args, out: &Path, tr: &Trainer, loss_label: &str, extra: Vec<PathBuf>) -> Result<()> {
+    println!("model: {}", out.display());
+    if !a.no_plot {
+        let mut written =
+            plot::loss_curves(&common::beside(out, ".loss"), &tr.meta.history, loss_label)?;
+        written.extend(extra);
         println!(
             "plots: {}",
             written
@@ -537,6 +526,24 @@ pub struct Forecasts {
     pub naive: Vec<f32>,
     /// Seasonal-naive baseline.
     pub seasonal: Vec<f32>,
+}
+
+impl Forecasts {
+    /// The RMSE/MAE table of the model (named `cell`) and the two baselines.
+    pub fn print_table(&self, cell: &str, season: usize) {
+        let rows: Vec<Vec<String>> = [
+            (cell.to_string(), Errors::of(&self.pred, &self.actual)),
+            ("naive".into(), Errors::of(&self.naive, &self.actual)),
+            (
+                format!("seasonal-naive ({season})"),
+                Errors::of(&self.seasonal, &self.actual),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, e)| vec![name, format!("{:.4}", e.rmse), format!("{:.4}", e.mae)])
+        .collect();
+        common::print_table(&["model", "RMSE", "MAE"], &rows);
+    }
 }
 
 /// [`Forecasts`] for the windows ending at `origins` (the samples of `test`).
@@ -744,23 +751,7 @@ fn text(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool>) -
             report.last_train_loss / std::f32::consts::LN_2
         ),
     }
-    println!("model: {}", out.display());
-    if !a.no_plot {
-        let written = plot::loss_curves(
-            &common::beside(out, ".loss"),
-            &tr.meta.history,
-            "cross-entropy (nats)",
-        )?;
-        println!(
-            "plots: {}",
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(())
+    finish(a, out, &tr, "cross-entropy (nats)", vec![])
 }
 
 fn labelled(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool>) -> Result<()> {
@@ -838,21 +829,5 @@ fn labelled(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool
             ev.loss
         );
     }
-    println!("model: {}", out.display());
-    if !a.no_plot {
-        let written = plot::loss_curves(
-            &common::beside(out, ".loss"),
-            &tr.meta.history,
-            "cross-entropy",
-        )?;
-        println!(
-            "plots: {}",
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(())
+    finish(a, out, &tr, "cross-entropy", vec![])
 }
