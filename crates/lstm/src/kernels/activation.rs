@@ -19,7 +19,8 @@ const ROUND: f32 = 12_582_912.0;
 pub fn exp_fast(x_in: f32) -> f32 {
     // `max`/`min` drop a NaN operand; the select at the end restores it.
     let x = x_in.max(-87.0).min(88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -28,8 +29,12 @@ pub fn exp_fast(x_in: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    // n ∈ [−126, 127] after the clamp (NaN casts to 0, and `e` is already NaN).
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n ∈ [−126, 127] after the clamp, and it sits in the low mantissa bits of `t`
+    // (`t = 1.5·2²³ + n`): reading it from the bits avoids a float→int conversion, which the
+    // compiler cannot vectorise with Rust's saturating `as` semantics. (For NaN the bits are
+    // garbage, and the select below returns NaN.)
+    let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
+    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
     let y = e * scale;
     if x_in.is_nan() {
         x_in
