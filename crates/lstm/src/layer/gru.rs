@@ -3,7 +3,8 @@
 
 use super::{
     add_output_grad, col_sum, input_projection, input_projection_backward, recurrent_weight_grad,
-    reset, row, row_mut, state_pair, transpose_into, write_output, BwdScratch, Dims, DirTape,
+    reset, resize_for_overwrite, row, row_mut, state_pair, transpose_into, write_output,
+    BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
@@ -31,8 +32,8 @@ pub(crate) fn forward(
         gh,
         ..
     } = tape;
-    reset(gates, d.t * bg);
-    reset(h_prev, d.t * bh);
+    resize_for_overwrite(gates, d.t * bg);
+    resize_for_overwrite(h_prev, d.t * bh);
     reset(h_last, bh);
     reset(ghn, d.t * bh);
     reset(gh, bg);

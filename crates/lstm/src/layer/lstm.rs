@@ -4,8 +4,8 @@
 
 use super::{
     add_output_grad, copy_active, input_projection, input_projection_backward, keep_inactive,
-    recurrent_weight_grad, reset, row, row_mut, state_after, state_pair, transpose_into,
-    write_output, zero_active, BwdScratch, Dims, DirTape,
+    recurrent_weight_grad, reset, resize_for_overwrite, row, row_mut, state_after, state_pair,
+    transpose_into, write_output, zero_active, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
@@ -35,10 +35,10 @@ pub(crate) fn forward(
         r,
         ..
     } = tape;
-    reset(gates, d.t * bg);
-    reset(h_prev, d.t * bho);
+    resize_for_overwrite(gates, d.t * bg);
+    resize_for_overwrite(h_prev, d.t * bho);
     reset(h_last, bho);
-    reset(c_prev, d.t * bh);
+    resize_for_overwrite(c_prev, d.t * bh);
     reset(c_last, bh);
     reset(r, if w.w_hr.is_some() { d.t * bh } else { 0 });
     input_projection(gates, x, w, true, d);

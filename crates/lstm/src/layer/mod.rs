@@ -129,6 +129,12 @@ pub(crate) fn reset(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
+/// Sizes `v` to `n` values without clearing what is kept: for buffers the caller overwrites
+/// completely before reading (the gate pre-activations, the per-step state tapes).
+pub(crate) fn resize_for_overwrite(v: &mut Vec<f32>, n: usize) {
+    v.resize(n, 0.0);
+}
+
 /// Row `t` of a `[T, n]` buffer.
 pub(crate) fn row<T>(buf: &[T], t: usize, n: usize) -> &[T] {
     &buf[t * n..(t + 1) * n]

@@ -2,7 +2,8 @@
 
 use super::{
     add_output_grad, input_projection, input_projection_backward, recurrent_weight_grad, reset,
-    row, row_mut, state_pair, transpose_into, write_output, BwdScratch, Dims, DirTape,
+    resize_for_overwrite, row, row_mut, state_pair, transpose_into, write_output, BwdScratch, Dims,
+    DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
@@ -29,8 +30,8 @@ pub(crate) fn forward(
         h_last,
         ..
     } = tape;
-    reset(gates, d.t * bh);
-    reset(h_prev, d.t * bh);
+    resize_for_overwrite(gates, d.t * bh);
+    resize_for_overwrite(h_prev, d.t * bh);
     reset(h_last, bh);
     input_projection(gates, x, w, true, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
