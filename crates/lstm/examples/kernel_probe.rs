@@ -1,7 +1,8 @@
 //! Times the fused LSTM forward kernel alone, once per compiled variant (portable, AVX2+FMA,
 //! AVX-512), at B = 64, H = 256: `cargo run --release -p lstm --example kernel_probe`.
 
-use lstm::kernels::lstm_cell::{lstm_cell_forward_isa, Isa};
+use lstm::kernels::lstm_cell::lstm_cell_forward_isa;
+use lstm::kernels::Isa;
 use std::time::Instant;
 fn main() {
     let (b, h) = (64, 256);

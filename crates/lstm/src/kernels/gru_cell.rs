@@ -13,6 +13,84 @@
 //! Inactive rows keep their state: forward `h = h_prev`; backward `d_a = d_ĝ = 0`, `d_h` unchanged.
 
 use super::activation::{sigmoid, sigmoid64, tanh};
+use super::Isa;
+
+/// One active row of the forward step: `g, gh: [3H]`, the rest `[H]`; `b: [3H]` if `BIAS`.
+#[inline(always)]
+fn forward_row<const BIAS: bool>(
+    g: &mut [f32],
+    h_new: &mut [f32],
+    ghn: &mut [f32],
+    gh: &[f32],
+    b: &[f32],
+    h_prev: &[f32],
+) {
+    let h = h_new.len();
+    let (gr, rest) = g[..3 * h].split_at_mut(h);
+    let (gz, gn) = rest.split_at_mut(h);
+    let (gn, ghn, h_prev) = (&mut gn[..h], &mut ghn[..h], &h_prev[..h]);
+    let (hr, hz, hn) = (&gh[..h], &gh[h..2 * h], &gh[2 * h..3 * h]);
+    let (br, bz, bn) = if BIAS {
+        (&b[..h], &b[h..2 * h], &b[2 * h..3 * h])
+    } else {
+        (&[][..], &[][..], &[][..])
+    };
+    for j in 0..h {
+        let (xr, xz, xn) = if BIAS {
+            (br[j], bz[j], bn[j])
+        } else {
+            (0.0, 0.0, 0.0)
+        };
+        let r = sigmoid(gr[j] + hr[j] + xr);
+        let z = sigmoid(gz[j] + hz[j] + xz);
+        let hnj = hn[j] + xn;
+        let n = tanh(gn[j] + r * hnj);
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
+        ghn[j] = hnj;
+        h_new[j] = (1.0 - z) * n + z * h_prev[j];
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_body(
+    gates: &mut [f32],
+    h_new: &mut [f32],
+    ghn: &mut [f32],
+    gh: &[f32],
+    b_hh: Option<&[f32]>,
+    h_prev: &[f32],
+    active: &[bool],
+    h: usize,
+) {
+    for (b, &on) in active.iter().enumerate() {
+        let (hs, gs) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
+        if !on {
+            h_new[hs.clone()].copy_from_slice(&h_prev[hs]);
+            continue;
+        }
+        let (g, hn, gn, ghb, hp) = (
+            &mut gates[gs.clone()],
+            &mut h_new[hs.clone()],
+            &mut ghn[hs.clone()],
+            &gh[gs],
+            &h_prev[hs],
+        );
+        match b_hh {
+            Some(bias) => forward_row::<true>(g, hn, gn, ghb, bias, hp),
+            None => forward_row::<false>(g, hn, gn, ghb, &[], hp),
+        }
+    }
+}
+
+dispatch!(
+    /// [`gru_cell_forward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn gru_cell_forward_isa = forward_body(
+        gates: &mut [f32], h_new: &mut [f32], ghn: &mut [f32], gh: &[f32], b_hh: Option<&[f32]>, h_prev: &[f32], active: &[bool], h: usize
+    )
+);
 
 /// Forward step.
 /// - `gates: [B, 3H]` in: `a = x·W_ih + b_ih`; out: activations `r, z, n`.
@@ -29,29 +107,94 @@ pub fn gru_cell_forward(
     active: &[bool],
     h: usize,
 ) {
-    let bias = |k: usize| b_hh.map_or(0.0, |bb| bb[k]);
-    for (b, &on) in active.iter().enumerate() {
-        let hs = b * h..(b + 1) * h;
-        if !on {
-            h_new[hs.clone()].copy_from_slice(&h_prev[hs]);
-            continue;
-        }
-        let g = &mut gates[b * 3 * h..(b + 1) * 3 * h];
-        let ghb = &gh[b * 3 * h..(b + 1) * 3 * h];
-        for j in 0..h {
-            let r = sigmoid(g[j] + ghb[j] + bias(j));
-            let z = sigmoid(g[h + j] + ghb[h + j] + bias(h + j));
-            let hn = ghb[2 * h + j] + bias(2 * h + j);
-            let n = tanh(g[2 * h + j] + r * hn);
-            let hp = h_prev[b * h + j];
-            g[j] = r;
-            g[h + j] = z;
-            g[2 * h + j] = n;
-            ghn[b * h + j] = hn;
-            h_new[b * h + j] = (1.0 - z) * n + z * hp;
-        }
+    gru_cell_forward_isa(
+        Isa::detect(),
+        gates,
+        h_new,
+        ghn,
+        gh,
+        b_hh,
+        h_prev,
+        active,
+        h,
+    )
+}
+
+/// One active row of the backward step: `dx, dhh, g: [3H]`, the rest `[H]`.
+#[inline(always)]
+fn backward_row(
+    dx: &mut [f32],
+    dhh: &mut [f32],
+    d_h: &mut [f32],
+    g: &[f32],
+    ghn: &[f32],
+    h_prev: &[f32],
+) {
+    let h = d_h.len();
+    let (dxr, rest) = dx[..3 * h].split_at_mut(h);
+    let (dxz, dxn) = rest.split_at_mut(h);
+    let (dhr, rest) = dhh[..3 * h].split_at_mut(h);
+    let (dhz, dhn) = rest.split_at_mut(h);
+    let (dxz, dxn, dhz, dhn) = (&mut dxz[..h], &mut dxn[..h], &mut dhz[..h], &mut dhn[..h]);
+    let (gr, gz, gn, ghn, h_prev) = (
+        &g[..h],
+        &g[h..2 * h],
+        &g[2 * h..3 * h],
+        &ghn[..h],
+        &h_prev[..h],
+    );
+    for j in 0..h {
+        let (r, z, n) = (gr[j], gz[j], gn[j]);
+        let dh = d_h[j];
+        let d_an = dh * (1.0 - z) * (1.0 - n * n);
+        let d_ar = d_an * ghn[j] * r * (1.0 - r);
+        let d_az = dh * (h_prev[j] - n) * z * (1.0 - z);
+        dxr[j] = d_ar;
+        dxz[j] = d_az;
+        dxn[j] = d_an;
+        dhr[j] = d_ar;
+        dhz[j] = d_az;
+        dhn[j] = d_an * r;
+        d_h[j] = dh * z;
     }
 }
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_body(
+    d_gx: &mut [f32],
+    d_gh: &mut [f32],
+    d_h: &mut [f32],
+    gates: &[f32],
+    ghn: &[f32],
+    h_prev: &[f32],
+    active: &[bool],
+    h: usize,
+) {
+    for (b, &on) in active.iter().enumerate() {
+        let (hs, gs) = (b * h..(b + 1) * h, b * 3 * h..(b + 1) * 3 * h);
+        if !on {
+            d_gx[gs.clone()].fill(0.0);
+            d_gh[gs].fill(0.0);
+            continue;
+        }
+        backward_row(
+            &mut d_gx[gs.clone()],
+            &mut d_gh[gs.clone()],
+            &mut d_h[hs.clone()],
+            &gates[gs],
+            &ghn[hs.clone()],
+            &h_prev[hs],
+        );
+    }
+}
+
+dispatch!(
+    /// [`gru_cell_backward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn gru_cell_backward_isa = backward_body(
+        d_gx: &mut [f32], d_gh: &mut [f32], d_h: &mut [f32], gates: &[f32], ghn: &[f32], h_prev: &[f32], active: &[bool], h: usize
+    )
+);
 
 /// Backward step, mirroring [`gru_cell_forward`].
 /// - `d_gx: [B, 3H]` out: `∂L/∂a`. `d_gh: [B, 3H]` out: `∂L/∂ĝ`.
@@ -68,33 +211,17 @@ pub fn gru_cell_backward(
     active: &[bool],
     h: usize,
 ) {
-    for (b, &on) in active.iter().enumerate() {
-        let gs = b * 3 * h..(b + 1) * 3 * h;
-        if !on {
-            d_gx[gs.clone()].fill(0.0);
-            d_gh[gs].fill(0.0);
-            continue;
-        }
-        let g = &gates[gs.clone()];
-        let (dx, dhh) = (&mut d_gx[gs.clone()], &mut d_gh[gs]);
-        for j in 0..h {
-            let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
-            let dh = d_h[b * h + j];
-            let d_n = dh * (1.0 - z);
-            let d_z = dh * (h_prev[b * h + j] - n);
-            let d_an = d_n * (1.0 - n * n);
-            let d_r = d_an * ghn[b * h + j];
-            let d_ar = d_r * r * (1.0 - r);
-            let d_az = d_z * z * (1.0 - z);
-            dx[j] = d_ar;
-            dx[h + j] = d_az;
-            dx[2 * h + j] = d_an;
-            dhh[j] = d_ar;
-            dhh[h + j] = d_az;
-            dhh[2 * h + j] = d_an * r;
-            d_h[b * h + j] = dh * z;
-        }
-    }
+    gru_cell_backward_isa(
+        Isa::detect(),
+        d_gx,
+        d_gh,
+        d_h,
+        gates,
+        ghn,
+        h_prev,
+        active,
+        h,
+    )
 }
 
 /// Plain f64 reference of [`gru_cell_forward`] for one row: `(activations [3H], ĝ_n [H], h [H])`.
@@ -128,6 +255,17 @@ mod tests {
 
     #[test]
     fn forward_matches_reference_on_odd_sizes() {
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|i| i.available())
+        {
+            for with_bias in [true, false] {
+                forward_matches_reference(isa, with_bias);
+            }
+        }
+    }
+
+    fn forward_matches_reference(isa: Isa, with_bias: bool) {
         for &(b, h) in &[(1, 1), (3, 7), (2, 13), (5, 33), (1, 257)] {
             let a = vals(b * 3 * h, 1, 3.0);
             let gh = vals(b * 3 * h, 2, 3.0);
@@ -136,15 +274,9 @@ mod tests {
             let active: Vec<bool> = (0..b).map(|i| i % 3 != 1).collect();
             let mut gates = a.clone();
             let (mut hn, mut ghn) = (vec![0.0; b * h], vec![0.0; b * h]);
-            gru_cell_forward(
-                &mut gates,
-                &mut hn,
-                &mut ghn,
-                &gh,
-                Some(&bias),
-                &h_prev,
-                &active,
-                h,
+            let bias_opt = with_bias.then_some(&bias[..]);
+            gru_cell_forward_isa(
+                isa, &mut gates, &mut hn, &mut ghn, &gh, bias_opt, &h_prev, &active, h,
             );
             for row in 0..b {
                 let rs = row * h..(row + 1) * h;
@@ -158,12 +290,12 @@ mod tests {
                 }
                 let gs = row * 3 * h..(row + 1) * 3 * h;
                 let (act, ghn_ref, h_ref) =
-                    gru_cell_forward_ref(&a[gs.clone()], &gh[gs], Some(&bias), &h_prev[rs], h);
+                    gru_cell_forward_ref(&a[gs.clone()], &gh[gs], bias_opt, &h_prev[rs], h);
                 for j in 0..3 * h {
                     let got = gates[row * 3 * h + j] as f64;
                     assert!(
                         (got - act[j]).abs() < 1e-6,
-                        "B={b} H={h} gates[{row},{j}]: expected {}, got {got}",
+                        "{isa:?} bias={with_bias} B={b} H={h} gates[{row},{j}]: expected {}, got {got}",
                         act[j]
                     );
                 }

@@ -13,66 +13,7 @@
 //! forward sets `c = c_prev` and leaves `r` alone; backward sets `d_gates = 0` and leaves `d_c`.
 
 use super::activation::{sigmoid, sigmoid64, tanh};
-
-/// Runs `$body(args)` compiled for AVX-512, AVX2+FMA or the portable baseline, whichever the CPU
-/// has (detected at run time; `std` caches the answer).
-macro_rules! dispatch {
-    ($body:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx512($($arg: $ty),*) {
-            $body($($arg),*)
-        }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx2($($arg: $ty),*) {
-            $body($($arg),*)
-        }
-    };
-}
-
-/// Which compiled variant the fused kernels run (for tests and benchmarks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    /// AVX-512F (+VL, AVX2, FMA).
-    Avx512,
-    /// AVX2 + FMA.
-    Avx2,
-    /// The baseline target (SSE2 on x86-64).
-    Portable,
-}
-
-impl Isa {
-    /// The best variant this CPU runs.
-    pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Portable
-    }
-
-    /// Whether this CPU can run the variant.
-    pub fn available(self) -> bool {
-        match self {
-            Isa::Portable => true,
-            Isa::Avx2 => matches!(Isa::detect(), Isa::Avx2 | Isa::Avx512),
-            Isa::Avx512 => Isa::detect() == Isa::Avx512,
-        }
-    }
-}
+use super::Isa;
 
 /// One row of the forward step; every slice has length H (resliced so the loop has no bounds
 /// checks and vectorises).
@@ -141,7 +82,10 @@ fn forward_body(
     }
 }
 
-dispatch!(forward_body, forward_avx512, forward_avx2, (gates: &mut [f32], c: &mut [f32], r: &mut [f32], c_prev: &[f32], active: &[bool], h: usize));
+dispatch!(
+    /// [`lstm_cell_forward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn lstm_cell_forward_isa = forward_body(gates: &mut [f32], c: &mut [f32], r: &mut [f32], c_prev: &[f32], active: &[bool], h: usize)
+);
 
 /// Forward step.
 /// - `gates: [B, 4H]` in: pre-activations; out: activations `i, f, g, o`.
@@ -156,27 +100,6 @@ pub fn lstm_cell_forward(
     h: usize,
 ) {
     lstm_cell_forward_isa(Isa::detect(), gates, c, r, c_prev, active, h)
-}
-
-/// [`lstm_cell_forward`] with a chosen variant (falls back to portable if the CPU lacks it).
-pub fn lstm_cell_forward_isa(
-    isa: Isa,
-    gates: &mut [f32],
-    c: &mut [f32],
-    r: &mut [f32],
-    c_prev: &[f32],
-    active: &[bool],
-    h: usize,
-) {
-    match isa {
-        // SAFETY: the variant's features were detected on this CPU (`available`).
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if isa.available() => unsafe { forward_avx512(gates, c, r, c_prev, active, h) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if isa.available() => unsafe { forward_avx2(gates, c, r, c_prev, active, h) },
-        _ => forward_body(gates, c, r, c_prev, active, h),
-    }
 }
 
 /// One row of the backward step; every slice has length H (or 4H for the gate rows).
@@ -245,7 +168,12 @@ fn backward_body(
     }
 }
 
-dispatch!(backward_body, backward_avx512, backward_avx2, (d_gates: &mut [f32], d_c: &mut [f32], d_r: &[f32], gates: &[f32], c: &[f32], c_prev: &[f32], active: &[bool], h: usize));
+dispatch!(
+    /// [`lstm_cell_backward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn lstm_cell_backward_isa = backward_body(
+        d_gates: &mut [f32], d_c: &mut [f32], d_r: &[f32], gates: &[f32], c: &[f32], c_prev: &[f32], active: &[bool], h: usize
+    )
+);
 
 /// Backward step, mirroring [`lstm_cell_forward`].
 /// - `d_gates: [B, 4H]` out: gradients of the pre-activations.
@@ -263,15 +191,17 @@ pub fn lstm_cell_backward(
     active: &[bool],
     h: usize,
 ) {
-    match Isa::detect() {
-        // SAFETY: the variant's features were detected on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { backward_avx512(d_gates, d_c, d_r, gates, c, c_prev, active, h) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { backward_avx2(d_gates, d_c, d_r, gates, c, c_prev, active, h) },
-        _ => backward_body(d_gates, d_c, d_r, gates, c, c_prev, active, h),
-    }
+    lstm_cell_backward_isa(
+        Isa::detect(),
+        d_gates,
+        d_c,
+        d_r,
+        gates,
+        c,
+        c_prev,
+        active,
+        h,
+    )
 }
 
 /// Plain f64 reference of [`lstm_cell_forward`] for one row: returns `(activations [4H], c [H], r [H])`.

@@ -8,11 +8,85 @@
 //! `G` gate rows (4H LSTM `i,f,g,o`; 3H GRU `r,z,n`; H RNN), `L` layers, `D` directions.
 //! All buffers are row-major; `[T, B, G]` means index `(t * B + b) * G + j`.
 
+/// Defines `pub fn $name(isa: Isa, args…)` that runs `$body(args…)` compiled for AVX-512,
+/// AVX2+FMA or the portable baseline: the requested variant if this CPU has it, else portable.
+/// `$body` is an `#[inline(always)]` function, so each variant is compiled with its own features.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* pub fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name(isa: $crate::kernels::Isa, $($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512($($arg: $ty),*) {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2($($arg: $ty),*) {
+                $body($($arg),*)
+            }
+            match isa {
+                // SAFETY: `available` checked that this CPU has the variant's features.
+                #[cfg(target_arch = "x86_64")]
+                $crate::kernels::Isa::Avx512 if isa.available() => unsafe { avx512($($arg),*) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                $crate::kernels::Isa::Avx2 if isa.available() => unsafe { avx2($($arg),*) },
+                _ => $body($($arg),*),
+            }
+        }
+    };
+}
+
 pub mod activation;
 pub mod gemm;
 pub mod gru_cell;
 pub mod lstm_cell;
 pub mod rnn_cell;
+
+/// Which compiled variant the fused kernels run (for tests and benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F (+VL, AVX2, FMA).
+    Avx512,
+    /// AVX2 + FMA.
+    Avx2,
+    /// The baseline target (SSE2 on x86-64).
+    Portable,
+}
+
+impl Isa {
+    /// The best variant this CPU runs.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// Whether this CPU can run the variant.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            Isa::Avx2 => matches!(Isa::detect(), Isa::Avx2 | Isa::Avx512),
+            Isa::Avx512 => Isa::detect() == Isa::Avx512,
+        }
+    }
+}
 
 /// Tuning constants, in one place.
 pub mod tuning {

@@ -2,9 +2,21 @@
 //! h_prev·W_hh` already summed in `gates`; `act` is tanh or relu. Backward: `d_a = d_h ⊙ act'(h)`
 //! (`1 − h²` for tanh, `[h > 0]` for relu). Inactive rows keep their state.
 
-/// Forward step. `gates: [B, H]` in: pre-activations; out: `h`. `h_new: [B, H]` out.
-/// `h_prev: [B, H]`, `active: [B]`.
-pub fn rnn_cell_forward(
+use super::activation::tanh;
+use super::Isa;
+
+/// One active row: `g`, `out: [H]`.
+#[inline(always)]
+fn forward_row<const RELU: bool>(g: &mut [f32], out: &mut [f32]) {
+    let out = &mut out[..g.len()];
+    for (gj, oj) in g.iter_mut().zip(out) {
+        *gj = if RELU { gj.max(0.0) } else { tanh(*gj) };
+        *oj = *gj;
+    }
+}
+
+#[inline(always)]
+fn forward_body(
     gates: &mut [f32],
     h_new: &mut [f32],
     h_prev: &[f32],
@@ -16,18 +28,54 @@ pub fn rnn_cell_forward(
         let rs = b * h..(b + 1) * h;
         if !on {
             h_new[rs.clone()].copy_from_slice(&h_prev[rs]);
-            continue;
-        }
-        for (g, out) in gates[rs.clone()].iter_mut().zip(&mut h_new[rs]) {
-            *g = if relu { g.max(0.0) } else { g.tanh() };
-            *out = *g;
+        } else if relu {
+            forward_row::<true>(&mut gates[rs.clone()], &mut h_new[rs]);
+        } else {
+            forward_row::<false>(&mut gates[rs.clone()], &mut h_new[rs]);
         }
     }
 }
 
-/// Backward step, mirroring [`rnn_cell_forward`]. `d_gates: [B, H]` out. `d_h: [B, H]` in:
-/// `∂L/∂h_t`; out: 0 on active rows (the caller adds `d_gates · W_hhᵀ`). `gates: [B, H]` = `h_t`.
-pub fn rnn_cell_backward(
+dispatch!(
+    /// [`rnn_cell_forward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn rnn_cell_forward_isa = forward_body(gates: &mut [f32], h_new: &mut [f32], h_prev: &[f32], active: &[bool], relu: bool, h: usize)
+);
+
+/// Forward step. `gates: [B, H]` in: pre-activations; out: `h`. `h_new: [B, H]` out.
+/// `h_prev: [B, H]`, `active: [B]`.
+pub fn rnn_cell_forward(
+    gates: &mut [f32],
+    h_new: &mut [f32],
+    h_prev: &[f32],
+    active: &[bool],
+    relu: bool,
+    h: usize,
+) {
+    rnn_cell_forward_isa(Isa::detect(), gates, h_new, h_prev, active, relu, h)
+}
+
+/// One active row: `dg`, `dh`, `y: [H]`.
+#[inline(always)]
+fn backward_row<const RELU: bool>(dg: &mut [f32], dh: &mut [f32], y: &[f32]) {
+    let h = dg.len();
+    let (dh, y) = (&mut dh[..h], &y[..h]);
+    for j in 0..h {
+        let deriv = if RELU {
+            if y[j] > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            1.0 - y[j] * y[j]
+        };
+        dg[j] = dh[j] * deriv;
+        dh[j] = 0.0;
+    }
+}
+
+#[inline(always)]
+fn backward_body(
     d_gates: &mut [f32],
     d_h: &mut [f32],
     gates: &[f32],
@@ -39,26 +87,30 @@ pub fn rnn_cell_backward(
         let rs = b * h..(b + 1) * h;
         if !on {
             d_gates[rs].fill(0.0);
-            continue;
-        }
-        for ((dg, dh), &y) in d_gates[rs.clone()]
-            .iter_mut()
-            .zip(&mut d_h[rs.clone()])
-            .zip(&gates[rs])
-        {
-            let deriv = if relu {
-                if y > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            } else {
-                1.0 - y * y
-            };
-            *dg = *dh * deriv;
-            *dh = 0.0;
+        } else if relu {
+            backward_row::<true>(&mut d_gates[rs.clone()], &mut d_h[rs.clone()], &gates[rs]);
+        } else {
+            backward_row::<false>(&mut d_gates[rs.clone()], &mut d_h[rs.clone()], &gates[rs]);
         }
     }
+}
+
+dispatch!(
+    /// [`rnn_cell_backward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn rnn_cell_backward_isa = backward_body(d_gates: &mut [f32], d_h: &mut [f32], gates: &[f32], active: &[bool], relu: bool, h: usize)
+);
+
+/// Backward step, mirroring [`rnn_cell_forward`]. `d_gates: [B, H]` out. `d_h: [B, H]` in:
+/// `∂L/∂h_t`; out: 0 on active rows (the caller adds `d_gates · W_hhᵀ`). `gates: [B, H]` = `h_t`.
+pub fn rnn_cell_backward(
+    d_gates: &mut [f32],
+    d_h: &mut [f32],
+    gates: &[f32],
+    active: &[bool],
+    relu: bool,
+    h: usize,
+) {
+    rnn_cell_backward_isa(Isa::detect(), d_gates, d_h, gates, active, relu, h)
 }
 
 /// Plain f64 reference of the forward activation.
@@ -77,6 +129,16 @@ mod tests {
     #[test]
     #[allow(clippy::needless_range_loop)]
     fn forward_and_backward_match_reference_on_odd_sizes() {
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|i| i.available())
+        {
+            each_size(isa);
+        }
+    }
+
+    #[allow(clippy::needless_range_loop)]
+    fn each_size(isa: Isa) {
         for relu in [false, true] {
             for &(b, h) in &[(1, 1), (3, 7), (2, 13), (5, 33)] {
                 let pre: Vec<f32> = (0..b * h)
@@ -86,10 +148,10 @@ mod tests {
                 let active: Vec<bool> = (0..b).map(|i| i % 3 != 1).collect();
                 let mut gates = pre.clone();
                 let mut hn = vec![0.0; b * h];
-                rnn_cell_forward(&mut gates, &mut hn, &h_prev, &active, relu, h);
+                rnn_cell_forward_isa(isa, &mut gates, &mut hn, &h_prev, &active, relu, h);
                 let mut dg = vec![9.0; b * h];
                 let mut dh = vec![1.5; b * h];
-                rnn_cell_backward(&mut dg, &mut dh, &gates, &active, relu, h);
+                rnn_cell_backward_isa(isa, &mut dg, &mut dh, &gates, &active, relu, h);
                 for row in 0..b {
                     for j in 0..h {
                         let k = row * h + j;
@@ -101,7 +163,7 @@ mod tests {
                         let r = rnn_act_ref(pre[k], relu);
                         assert!(
                             (hn[k] as f64 - r).abs() < 1e-6,
-                            "relu={relu} h[{row},{j}]: expected {r}, got {}",
+                            "{isa:?} relu={relu} h[{row},{j}]: expected {r}, got {}",
                             hn[k]
                         );
                         let d = if relu {
