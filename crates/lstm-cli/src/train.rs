@@ -48,13 +48,13 @@ pub struct Args {
     /// Kind of data, when the file extension does not tell.
     #[arg(long, value_enum)]
     pub kind: Option<Kind>,
-    /// Series: target column(s) to forecast, comma-separated [default: the first column that is not the date].
+    /// Series: target column(s) to forecast, comma-separated [default: the only column besides the date].
     #[arg(long, value_delimiter = ',')]
     pub target: Vec<String>,
     /// Series: extra input columns, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub inputs: Vec<String>,
-    /// Series: the date column (used for plots and forecast output).
+    /// Series: the date column, for plots and forecast output [default: a column named date, time, timestamp, datetime, ds, day, week, month or year].
     #[arg(long)]
     pub date: Option<String>,
     /// Series: what to do with empty fields: none (refuse) or linear (interpolate) [default: none; linear for the embedded data].
@@ -344,11 +344,7 @@ fn series(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool>)
                 (common::co2_spec(), common::CO2_SOURCE.to_string())
             } else {
                 let p = a.data.as_ref().expect("not embedded");
-                let targets = if a.target.is_empty() {
-                    first_column(p, a.date.as_deref())?
-                } else {
-                    a.target.clone()
-                };
+                let (date, targets) = default_columns(p, a.date.clone(), &a.target, &a.inputs)?;
                 let fill = match a.fill.unwrap_or(FillArg::None) {
                     FillArg::None => Fill::None,
                     FillArg::Linear => Fill::Linear,
@@ -357,7 +353,7 @@ fn series(a: &Args, resumed: Option<Trainer>, out: &Path, stop: Arc<AtomicBool>)
                     SeriesSpec {
                         targets,
                         inputs: a.inputs.clone(),
-                        date: a.date.clone(),
+                        date,
                         fill,
                     },
                     p.display().to_string(),
@@ -640,20 +636,56 @@ fn forecast_plot(
 const RGB_BLUE: plotters::style::RGBColor = plotters::style::RGBColor(31, 119, 180);
 const RGB_ORANGE: plotters::style::RGBColor = plotters::style::RGBColor(255, 127, 14);
 
-fn first_column(path: &Path, date: Option<&str>) -> Result<Vec<String>> {
+/// Names a date column commonly has (case-insensitive), recognised when `--date` is not given.
+const DATE_NAMES: [&str; 9] = [
+    "date",
+    "time",
+    "timestamp",
+    "datetime",
+    "ds",
+    "day",
+    "week",
+    "month",
+    "year",
+];
+
+/// The date column (given, or recognised by its name) and the target columns (given, or the only
+/// column besides the date and the inputs).
+fn default_columns(
+    path: &Path,
+    date: Option<String>,
+    target: &[String],
+    inputs: &[String],
+) -> Result<(Option<String>, Vec<String>)> {
     let text = read_utf8(path)?;
-    let header = text.lines().next().unwrap_or("");
-    header
+    let header: Vec<String> = text
+        .lines()
+        .next()
+        .unwrap_or("")
         .split(',')
         .map(|s| s.trim().trim_matches('"').to_string())
-        .find(|c| Some(c.as_str()) != date && !c.is_empty())
-        .map(|c| vec![c])
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: no column to forecast; name one with --target",
-                path.display()
-            )
-        })
+        .collect();
+    let date = date.or_else(|| {
+        header
+            .iter()
+            .find(|h| DATE_NAMES.contains(&h.to_ascii_lowercase().as_str()))
+            .cloned()
+    });
+    if !target.is_empty() {
+        return Ok((date, target.to_vec()));
+    }
+    let rest: Vec<&String> = header
+        .iter()
+        .filter(|h| !h.is_empty() && Some(*h) != date.as_ref() && !inputs.contains(h))
+        .collect();
+    match rest.as_slice() {
+        [one] => Ok((date, vec![(*one).clone()])),
+        _ => bail!(
+            "{}: name the column to forecast with --target (the columns are: {})",
+            path.display(),
+            header.join(", ")
+        ),
+    }
 }
 
 fn threads(a: &Args) -> usize {

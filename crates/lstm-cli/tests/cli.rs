@@ -327,6 +327,12 @@ fn bad_inputs_fail_with_one_clear_line_and_no_output_files() {
         &["train", "short.csv", "--target", "price"],
         "no column `price`; the columns are: day, value",
     );
+    w("two.csv", b"t,a,b\n1,1,2\n");
+    fails(
+        dir,
+        &["train", "two.csv"],
+        "name the column to forecast with --target (the columns are: t, a, b)",
+    );
     w("empty.txt", b"   \n");
     fails(dir, &["train", "empty.txt"], "the text is empty");
     w("latin1.txt", b"caf\xe9 au lait");
