@@ -13,7 +13,6 @@
 //! Inactive rows keep their state: forward `h = h_prev`; backward `d_a = d_ĝ = 0`, `d_h` unchanged.
 
 use super::activation::{sigmoid, sigmoid64, tanh};
-use super::Isa;
 
 /// One active row of the forward step: `g, gh: [3H]`, the rest `[H]`; `b: [3H]` if `BIAS`.
 #[inline(always)]
@@ -86,39 +85,16 @@ fn forward_body(
 }
 
 dispatch!(
+    /// Forward step.
+    /// - `gates: [B, 3H]` in: `a = x·W_ih + b_ih`; out: activations `r, z, n`.
+    /// - `h_new: [B, H]` out. `ghn: [B, H]` out: `ĝ_n = (h_prev · W_hh + b_hh)_n`, kept for backward.
+    /// - `gh: [B, 3H]` in: `h_prev · W_hh` (no bias). `b_hh: [3H]` or none. `h_prev: [B, H]`. `active: [B]`.
+    pub fn gru_cell_forward;
     /// [`gru_cell_forward`] with a chosen variant (portable if the CPU lacks it).
     pub fn gru_cell_forward_isa = forward_body(
         gates: &mut [f32], h_new: &mut [f32], ghn: &mut [f32], gh: &[f32], b_hh: Option<&[f32]>, h_prev: &[f32], active: &[bool], h: usize
     )
 );
-
-/// Forward step.
-/// - `gates: [B, 3H]` in: `a = x·W_ih + b_ih`; out: activations `r, z, n`.
-/// - `h_new: [B, H]` out. `ghn: [B, H]` out: `ĝ_n = (h_prev · W_hh + b_hh)_n`, kept for backward.
-/// - `gh: [B, 3H]` in: `h_prev · W_hh` (no bias). `b_hh: [3H]` or none. `h_prev: [B, H]`. `active: [B]`.
-#[allow(clippy::too_many_arguments)]
-pub fn gru_cell_forward(
-    gates: &mut [f32],
-    h_new: &mut [f32],
-    ghn: &mut [f32],
-    gh: &[f32],
-    b_hh: Option<&[f32]>,
-    h_prev: &[f32],
-    active: &[bool],
-    h: usize,
-) {
-    gru_cell_forward_isa(
-        Isa::detect(),
-        gates,
-        h_new,
-        ghn,
-        gh,
-        b_hh,
-        h_prev,
-        active,
-        h,
-    )
-}
 
 /// One active row of the backward step: `dx, dhh, g: [3H]`, the rest `[H]`.
 #[inline(always)]
@@ -190,39 +166,16 @@ fn backward_body(
 }
 
 dispatch!(
+    /// Backward step, mirroring [`gru_cell_forward`].
+    /// - `d_gx: [B, 3H]` out: `∂L/∂a`. `d_gh: [B, 3H]` out: `∂L/∂ĝ`.
+    /// - `d_h: [B, H]` in: `∂L/∂h_t`; out (active rows): the direct part of `∂L/∂h_{t-1}`, `d_h ⊙ z`.
+    /// - `gates: [B, 3H]` activations, `ghn: [B, H]`, `h_prev: [B, H]`, `active: [B]`.
+    pub fn gru_cell_backward;
     /// [`gru_cell_backward`] with a chosen variant (portable if the CPU lacks it).
     pub fn gru_cell_backward_isa = backward_body(
         d_gx: &mut [f32], d_gh: &mut [f32], d_h: &mut [f32], gates: &[f32], ghn: &[f32], h_prev: &[f32], active: &[bool], h: usize
     )
 );
-
-/// Backward step, mirroring [`gru_cell_forward`].
-/// - `d_gx: [B, 3H]` out: `∂L/∂a`. `d_gh: [B, 3H]` out: `∂L/∂ĝ`.
-/// - `d_h: [B, H]` in: `∂L/∂h_t`; out (active rows): the direct part of `∂L/∂h_{t-1}`, `d_h ⊙ z`.
-/// - `gates: [B, 3H]` activations, `ghn: [B, H]`, `h_prev: [B, H]`, `active: [B]`.
-#[allow(clippy::too_many_arguments)]
-pub fn gru_cell_backward(
-    d_gx: &mut [f32],
-    d_gh: &mut [f32],
-    d_h: &mut [f32],
-    gates: &[f32],
-    ghn: &[f32],
-    h_prev: &[f32],
-    active: &[bool],
-    h: usize,
-) {
-    gru_cell_backward_isa(
-        Isa::detect(),
-        d_gx,
-        d_gh,
-        d_h,
-        gates,
-        ghn,
-        h_prev,
-        active,
-        h,
-    )
-}
 
 /// Plain f64 reference of [`gru_cell_forward`] for one row: `(activations [3H], ĝ_n [H], h [H])`.
 pub fn gru_cell_forward_ref(
@@ -252,6 +205,7 @@ pub fn gru_cell_forward_ref(
 mod tests {
     use super::*;
     use crate::kernels::test_vals as vals;
+    use crate::kernels::Isa;
 
     #[test]
     fn forward_matches_reference_on_odd_sizes() {

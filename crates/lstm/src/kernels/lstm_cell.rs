@@ -13,7 +13,6 @@
 //! forward sets `c = c_prev` and leaves `r` alone; backward sets `d_gates = 0` and leaves `d_c`.
 
 use super::activation::{sigmoid, sigmoid64, tanh};
-use super::Isa;
 
 /// One row of the forward step; every slice has length H (resliced so the loop has no bounds
 /// checks and vectorises).
@@ -83,24 +82,14 @@ fn forward_body(
 }
 
 dispatch!(
+    /// Forward step.
+    /// - `gates: [B, 4H]` in: pre-activations; out: activations `i, f, g, o`.
+    /// - `c: [B, H]` out: new cell state. `r: [B, H]` out: `o ⊙ tanh(c)` (active rows only).
+    /// - `c_prev: [B, H]`, `active: [B]`.
+    pub fn lstm_cell_forward;
     /// [`lstm_cell_forward`] with a chosen variant (portable if the CPU lacks it).
     pub fn lstm_cell_forward_isa = forward_body(gates: &mut [f32], c: &mut [f32], r: &mut [f32], c_prev: &[f32], active: &[bool], h: usize)
 );
-
-/// Forward step.
-/// - `gates: [B, 4H]` in: pre-activations; out: activations `i, f, g, o`.
-/// - `c: [B, H]` out: new cell state. `r: [B, H]` out: `o ⊙ tanh(c)` (active rows only).
-/// - `c_prev: [B, H]`, `active: [B]`.
-pub fn lstm_cell_forward(
-    gates: &mut [f32],
-    c: &mut [f32],
-    r: &mut [f32],
-    c_prev: &[f32],
-    active: &[bool],
-    h: usize,
-) {
-    lstm_cell_forward_isa(Isa::detect(), gates, c, r, c_prev, active, h)
-}
 
 /// One row of the backward step; every slice has length H (or 4H for the gate rows).
 #[inline(always)]
@@ -169,40 +158,17 @@ fn backward_body(
 }
 
 dispatch!(
+    /// Backward step, mirroring [`lstm_cell_forward`].
+    /// - `d_gates: [B, 4H]` out: gradients of the pre-activations.
+    /// - `d_c: [B, H]` in: `∂L/∂c_t` from later steps; out: `∂L/∂c_{t-1}` (active rows).
+    /// - `d_r: [B, H]` in: `∂L/∂r_t`.
+    /// - `gates: [B, 4H]` activations, `c: [B, H]` (= c_t), `c_prev: [B, H]`, `active: [B]`.
+    pub fn lstm_cell_backward;
     /// [`lstm_cell_backward`] with a chosen variant (portable if the CPU lacks it).
     pub fn lstm_cell_backward_isa = backward_body(
         d_gates: &mut [f32], d_c: &mut [f32], d_r: &[f32], gates: &[f32], c: &[f32], c_prev: &[f32], active: &[bool], h: usize
     )
 );
-
-/// Backward step, mirroring [`lstm_cell_forward`].
-/// - `d_gates: [B, 4H]` out: gradients of the pre-activations.
-/// - `d_c: [B, H]` in: `∂L/∂c_t` from later steps; out: `∂L/∂c_{t-1}` (active rows).
-/// - `d_r: [B, H]` in: `∂L/∂r_t`.
-/// - `gates: [B, 4H]` activations, `c: [B, H]` (= c_t), `c_prev: [B, H]`, `active: [B]`.
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_cell_backward(
-    d_gates: &mut [f32],
-    d_c: &mut [f32],
-    d_r: &[f32],
-    gates: &[f32],
-    c: &[f32],
-    c_prev: &[f32],
-    active: &[bool],
-    h: usize,
-) {
-    lstm_cell_backward_isa(
-        Isa::detect(),
-        d_gates,
-        d_c,
-        d_r,
-        gates,
-        c,
-        c_prev,
-        active,
-        h,
-    )
-}
 
 /// Plain f64 reference of [`lstm_cell_forward`] for one row: returns `(activations [4H], c [H], r [H])`.
 pub fn lstm_cell_forward_ref(
@@ -235,6 +201,7 @@ pub fn lstm_cell_forward_ref(
 mod tests {
     use super::*;
     use crate::kernels::test_vals as vals;
+    use crate::kernels::Isa;
 
     #[test]
     fn forward_matches_reference_on_odd_sizes() {

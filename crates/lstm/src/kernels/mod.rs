@@ -9,10 +9,17 @@
 //! All buffers are row-major; `[T, B, G]` means index `(t * B + b) * G + j`.
 
 /// Defines `pub fn $name(isa: Isa, args…)` that runs `$body(args…)` compiled for AVX-512,
-/// AVX2+FMA or the portable baseline: the requested variant if this CPU has it, else portable.
-/// `$body` is an `#[inline(always)]` function, so each variant is compiled with its own features.
+/// AVX2+FMA or the portable baseline (the requested variant if this CPU has it, else portable),
+/// and `pub fn $auto(args…)` that runs the best variant this CPU has. `$body` is an
+/// `#[inline(always)]` function, so each variant is compiled with its own target features.
 macro_rules! dispatch {
-    ($(#[$doc:meta])* pub fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+    ($(#[$adoc:meta])* pub fn $auto:ident; $(#[$doc:meta])* pub fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $(#[$adoc])*
+        #[allow(clippy::too_many_arguments)]
+        pub fn $auto($($arg: $ty),*) {
+            $name($crate::kernels::Isa::detect(), $($arg),*)
+        }
+
         $(#[$doc])*
         #[allow(clippy::too_many_arguments)]
         pub fn $name(isa: $crate::kernels::Isa, $($arg: $ty),*) {

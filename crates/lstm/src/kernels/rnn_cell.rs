@@ -3,7 +3,6 @@
 //! (`1 − h²` for tanh, `[h > 0]` for relu). Inactive rows keep their state.
 
 use super::activation::tanh;
-use super::Isa;
 
 /// One active row: `g`, `out: [H]`.
 #[inline(always)]
@@ -37,22 +36,12 @@ fn forward_body(
 }
 
 dispatch!(
+    /// Forward step. `gates: [B, H]` in: pre-activations; out: `h`. `h_new: [B, H]` out.
+    /// `h_prev: [B, H]`, `active: [B]`.
+    pub fn rnn_cell_forward;
     /// [`rnn_cell_forward`] with a chosen variant (portable if the CPU lacks it).
     pub fn rnn_cell_forward_isa = forward_body(gates: &mut [f32], h_new: &mut [f32], h_prev: &[f32], active: &[bool], relu: bool, h: usize)
 );
-
-/// Forward step. `gates: [B, H]` in: pre-activations; out: `h`. `h_new: [B, H]` out.
-/// `h_prev: [B, H]`, `active: [B]`.
-pub fn rnn_cell_forward(
-    gates: &mut [f32],
-    h_new: &mut [f32],
-    h_prev: &[f32],
-    active: &[bool],
-    relu: bool,
-    h: usize,
-) {
-    rnn_cell_forward_isa(Isa::detect(), gates, h_new, h_prev, active, relu, h)
-}
 
 /// One active row: `dg`, `dh`, `y: [H]`.
 #[inline(always)]
@@ -96,22 +85,12 @@ fn backward_body(
 }
 
 dispatch!(
+    /// Backward step, mirroring [`rnn_cell_forward`]. `d_gates: [B, H]` out. `d_h: [B, H]` in:
+    /// `∂L/∂h_t`; out: 0 on active rows (the caller adds `d_gates · W_hhᵀ`). `gates: [B, H]` = `h_t`.
+    pub fn rnn_cell_backward;
     /// [`rnn_cell_backward`] with a chosen variant (portable if the CPU lacks it).
     pub fn rnn_cell_backward_isa = backward_body(d_gates: &mut [f32], d_h: &mut [f32], gates: &[f32], active: &[bool], relu: bool, h: usize)
 );
-
-/// Backward step, mirroring [`rnn_cell_forward`]. `d_gates: [B, H]` out. `d_h: [B, H]` in:
-/// `∂L/∂h_t`; out: 0 on active rows (the caller adds `d_gates · W_hhᵀ`). `gates: [B, H]` = `h_t`.
-pub fn rnn_cell_backward(
-    d_gates: &mut [f32],
-    d_h: &mut [f32],
-    gates: &[f32],
-    active: &[bool],
-    relu: bool,
-    h: usize,
-) {
-    rnn_cell_backward_isa(Isa::detect(), d_gates, d_h, gates, active, relu, h)
-}
 
 /// Plain f64 reference of the forward activation.
 pub fn rnn_act_ref(a: f32, relu: bool) -> f64 {
@@ -125,6 +104,7 @@ pub fn rnn_act_ref(a: f32, relu: bool) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::Isa;
 
     #[test]
     #[allow(clippy::needless_range_loop)]
