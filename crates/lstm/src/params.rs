@@ -254,7 +254,7 @@ impl ParamLayout {
 }
 
 /// `dst[c, r] = src[r, c]`; `src: [rows, cols]`, `dst: [cols, rows]`.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     for r in 0..rows {
         for c in 0..cols {
             dst[c * rows + r] = src[r * cols + c];

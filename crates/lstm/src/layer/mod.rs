@@ -115,12 +115,8 @@ pub(crate) struct BwdScratch {
 
 /// `dst[c, r] = src[r, c]` with `src: [rows, cols]`; `dst` is resized to `[cols, rows]`.
 pub(crate) fn transpose_into(dst: &mut Vec<f32>, src: &[f32], rows: usize, cols: usize) {
-    reset(dst, rows * cols);
-    for r in 0..rows {
-        for c in 0..cols {
-            dst[c * rows + r] = src[r * cols + c];
-        }
-    }
+    resize_for_overwrite(dst, rows * cols);
+    crate::params::transpose(src, rows, cols, dst);
 }
 
 /// Clears and zero-fills `v` to `n` values, reusing its capacity.
