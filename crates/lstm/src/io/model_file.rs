@@ -77,7 +77,7 @@ pub(crate) struct Decoded {
     pub meta: HashMap<String, String>,
 }
 
-fn format_err(source: &str, reason: impl Into<String>) -> Error {
+pub(crate) fn format_err(source: &str, reason: impl Into<String>) -> Error {
     Error::Format {
         path: source.to_string(),
         reason: reason.into(),

@@ -6,25 +6,19 @@
 //! seen in the shapes: tanh is assumed unless a config is given). Files written here also carry
 //! the config as JSON in their metadata under [`CONFIG_KEY`].
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 
 use crate::config::{CellKind, RnnConfig};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
+use crate::io::model_file::{encode, format_err};
 use crate::stack::Stack;
 
 /// Metadata key holding the stack's config (JSON).
 pub const CONFIG_KEY: &str = "lstm.rnn_config";
-
-fn format_err(source: &str, reason: impl Into<String>) -> Error {
-    Error::Format {
-        path: source.to_string(),
-        reason: reason.into(),
-    }
-}
 
 /// Infers a config from `(name, shape)` pairs of a state_dict (names after `prefix`).
 pub fn infer_config(tensors: &[(String, Vec<usize>)], prefix: &str) -> Result<RnnConfig> {
@@ -164,35 +158,21 @@ pub fn load_stack(path: &Path, prefix: &str, config: Option<RnnConfig>) -> Resul
 /// Serialises a stack: tensors `{prefix}{PyTorch name}` in PyTorch's layout, the config in the
 /// metadata.
 pub fn stack_to_bytes(stack: &Stack, prefix: &str) -> Result<Vec<u8>> {
-    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = stack
+    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = stack
         .layout()
         .slots()
         .iter()
         .map(|s| {
-            let bytes = stack
-                .layout()
-                .read_torch(stack.params(), s)
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
-            (format!("{prefix}{}", s.name), s.torch_shape.clone(), bytes)
+            (
+                format!("{prefix}{}", s.name),
+                s.torch_shape.clone(),
+                stack.layout().read_torch(stack.params(), s),
+            )
         })
         .collect();
-    let views = tensors
-        .iter()
-        .map(|(n, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| format_err("<memory>", e.to_string()))
-        })
-        .collect::<Result<Vec<_>>>()?;
     let config =
         serde_json::to_string(stack.config()).map_err(|e| format_err("<memory>", e.to_string()))?;
-    let meta = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        (CONFIG_KEY.to_string(), config),
-    ]);
-    safetensors::serialize(views, Some(meta)).map_err(|e| format_err("<memory>", e.to_string()))
+    encode(&tensors, BTreeMap::from([(CONFIG_KEY.to_string(), config)]))
 }
 
 /// Saves a stack to `path` atomically; see [`stack_to_bytes`].
