@@ -329,12 +329,17 @@ impl Trainer {
         let bs = self.config.batch_size;
         let spe = train.len().div_ceil(bs) as u64;
         let seed = self.config.seed;
+        // The shuffled order of the current epoch, drawn once per epoch.
+        let mut order: Option<(usize, Vec<usize>)> = None;
         self.run(
             spe,
             obs,
             |tr, step| {
                 let (epoch, pos) = ((step / spe) as usize, (step % spe) as usize);
-                let order = epoch_order(train.len(), seed, epoch);
+                if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                    order = Some((epoch, epoch_order(train.len(), seed, epoch)));
+                }
+                let order = &order.as_ref().expect("set above").1;
                 let idx = &order[pos * bs..((pos + 1) * bs).min(order.len())];
                 let batch = train.batch(idx);
                 let (loss, norm) = tr.train_step(&batch, false)?;
