@@ -657,11 +657,20 @@ fn default_columns(
     target: &[String],
     inputs: &[String],
 ) -> Result<(Option<String>, Vec<String>)> {
-    let text = read_utf8(path)?;
-    let header: Vec<String> = text
-        .lines()
-        .next()
-        .unwrap_or("")
+    // Only the header line is needed here; the whole file is read (and checked) by the series loader.
+    let mut first = Vec::new();
+    let file = std::fs::File::open(path).map_err(|error| lstm::Error::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    std::io::BufRead::read_until(&mut std::io::BufReader::new(file), b'\n', &mut first).map_err(
+        |error| lstm::Error::Io {
+            path: path.to_path_buf(),
+            error,
+        },
+    )?;
+    let header: Vec<String> = String::from_utf8_lossy(&first)
+        .trim_end()
         .split(',')
         .map(|s| s.trim().trim_matches('"').to_string())
         .collect();
