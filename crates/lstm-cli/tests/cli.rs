@@ -193,19 +193,17 @@ fn text_train_generate() {
     ));
     assert!(out.contains("bits per character"), "{out}");
     assert!(dir.join("tiny.safetensors").is_file());
-    let g = ok(&lstm(
-        dir,
-        &[
-            "generate",
-            "tiny.safetensors",
-            "--prime",
-            "hello",
-            "--length",
-            "40",
-            "--seed",
-            "3",
-        ],
-    ));
+    let sample = [
+        "generate",
+        "tiny.safetensors",
+        "--prime",
+        "hello",
+        "--length",
+        "40",
+        "--seed",
+        "3",
+    ];
+    let g = ok(&lstm(dir, &sample));
     assert!(
         g.starts_with("hello") && g.trim_end().chars().count() == 45,
         "{g:?}"
@@ -214,19 +212,7 @@ fn text_train_generate() {
         g.trim_end().chars().all(|c| "helo wrd,ust.".contains(c)),
         "only the vocabulary: {g:?}"
     );
-    let again = ok(&lstm(
-        dir,
-        &[
-            "generate",
-            "tiny.safetensors",
-            "--prime",
-            "hello",
-            "--length",
-            "40",
-            "--seed",
-            "3",
-        ],
-    ));
+    let again = ok(&lstm(dir, &sample));
     assert_eq!(g, again, "same seed, same text");
     let ev = ok(&lstm(dir, &["eval", "tiny.safetensors", "tiny.txt"]));
     assert!(ev.contains("bits per character"), "{ev}");
