@@ -383,39 +383,20 @@ impl Stack {
                 let w = self.layout.dir(&self.params, k);
                 let h0 = init.map_or(&zeros_h[..], |s| &s.h.data()[k * b * ho..(k + 1) * b * ho]);
                 let dt = &mut lt.dirs[dir];
-                match c.cell {
-                    CellKind::Lstm => {
-                        let c0 = init
-                            .and_then(|s| s.c.as_ref())
-                            .map_or(&zeros_c[..], |c0| &c0.data()[k * b * h..(k + 1) * b * h]);
-                        layer::lstm::forward(
-                            &mut lt.output,
-                            dt,
-                            input,
-                            h0,
-                            c0,
-                            &tape.active,
-                            &w,
-                            &d,
-                        );
-                    }
-                    CellKind::Gru => {
-                        layer::gru::forward(&mut lt.output, dt, input, h0, &tape.active, &w, &d)
-                    }
-                    CellKind::RnnTanh | CellKind::RnnRelu => {
-                        let relu = c.cell == CellKind::RnnRelu;
-                        layer::rnn::forward(
-                            &mut lt.output,
-                            dt,
-                            input,
-                            h0,
-                            &tape.active,
-                            &w,
-                            relu,
-                            &d,
-                        )
-                    }
-                }
+                let c0 = init
+                    .and_then(|s| s.c.as_ref())
+                    .map_or(&zeros_c[..], |c0| &c0.data()[k * b * h..(k + 1) * b * h]);
+                layer::forward(
+                    c.cell,
+                    &mut lt.output,
+                    dt,
+                    input,
+                    h0,
+                    c0,
+                    &tape.active,
+                    &w,
+                    &d,
+                );
                 h_n.data_mut()[k * b * ho..(k + 1) * b * ho].copy_from_slice(&dt.h_last);
                 if let Some(cn) = c_n.as_mut() {
                     cn.data_mut()[k * b * h..(k + 1) * b * h].copy_from_slice(&dt.c_last);

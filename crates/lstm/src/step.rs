@@ -116,27 +116,14 @@ impl Stack {
             let (out, tape) = (&mut rest[0], &mut scratch.tapes[l]);
             let hs = l * b * ho..(l + 1) * b * ho;
             let h0 = &state.h.data()[hs.clone()];
-            match c.cell {
-                CellKind::Lstm => {
-                    let cst = state.c.as_mut().expect("checked above");
-                    let cs = l * b * h..(l + 1) * b * h;
-                    layer::lstm::forward(
-                        out,
-                        tape,
-                        input,
-                        h0,
-                        &cst.data()[cs.clone()],
-                        &scratch.active,
-                        &w,
-                        &d,
-                    );
-                    cst.data_mut()[cs].copy_from_slice(&tape.c_last);
-                }
-                CellKind::Gru => layer::gru::forward(out, tape, input, h0, &scratch.active, &w, &d),
-                CellKind::RnnTanh | CellKind::RnnRelu => {
-                    let relu = c.cell == CellKind::RnnRelu;
-                    layer::rnn::forward(out, tape, input, h0, &scratch.active, &w, relu, &d)
-                }
+            let cs = l * b * h..(l + 1) * b * h;
+            let c0 = state
+                .c
+                .as_ref()
+                .map_or(&[][..], |cst| &cst.data()[cs.clone()]);
+            layer::forward(c.cell, out, tape, input, h0, c0, &scratch.active, &w, &d);
+            if let Some(cst) = state.c.as_mut() {
+                cst.data_mut()[cs].copy_from_slice(&tape.c_last);
             }
             state.h.data_mut()[hs].copy_from_slice(&tape.h_last);
         }

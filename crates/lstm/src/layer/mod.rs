@@ -21,6 +21,30 @@ pub(crate) mod rnn;
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::params::{DirParams, DirParamsMut};
 
+/// Forward of one direction of one layer, for any cell type: routes to [`lstm::forward`],
+/// [`gru::forward`] or [`rnn::forward`]. `c0: [B, H]` is read by the LSTM only.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    cell: crate::config::CellKind,
+    y: &mut [f32],
+    tape: &mut DirTape,
+    x: &[f32],
+    h0: &[f32],
+    c0: &[f32],
+    active: &[bool],
+    w: &DirParams,
+    d: &Dims,
+) {
+    use crate::config::CellKind;
+    match cell {
+        CellKind::Lstm => lstm::forward(y, tape, x, h0, c0, active, w, d),
+        CellKind::Gru => gru::forward(y, tape, x, h0, active, w, d),
+        CellKind::RnnTanh | CellKind::RnnRelu => {
+            rnn::forward(y, tape, x, h0, active, w, cell == CellKind::RnnRelu, d)
+        }
+    }
+}
+
 /// Sizes of one direction of one layer over a sequence.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Dims {
