@@ -17,7 +17,8 @@
 //! Modules: [`config`] (the typed config), [`params`] (one parameter block, PyTorch names),
 //! [`kernels`] (GEMM and fused gate kernels), `layer` (one direction over a sequence, forward
 //! and backward), [`stack`] (layers × directions), [`step`] (streaming, one step at a time),
-//! [`io`] (safetensors), [`reference`] (a plain f64 implementation for testing).
+//! [`io`] (safetensors), [`reference`] (a plain f64 implementation for testing), [`lab`] (long-lag
+//! experiments, gradient flow through time, gate traces).
 //! Shapes follow one legend, in [`kernels`].
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod data;
 pub mod error;
 pub mod io;
 pub mod kernels;
+pub mod lab;
 mod layer;
 pub mod loss;
 pub mod model;

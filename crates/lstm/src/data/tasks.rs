@@ -6,6 +6,14 @@
 //! - **Copy memory** (Arjovsky et al. 2016): 10 symbols from an alphabet of 8, then `T − 1` blanks, a
 //!   delimiter, and 10 more blanks; the target is blank for `T + 10` steps and then the 10 symbols.
 //!   A memoryless strategy scores cross-entropy `10 · ln 8 / (T + 20)`.
+//! - **Temporal order** (Hochreiter & Schmidhuber 1997, experiment 6a): a sequence of random
+//!   distractors `a b c d` between a start symbol `B` and an end symbol `E`, with two relevant
+//!   symbols, each `X` or `Y`, at random positions in two distant windows; the class is their order
+//!   (`XX`, `XY`, `YX`, `YY`). With lag 100 this is the paper's setting: length 100..=110, first
+//!   relevant symbol at 10..=20, second at 50..=60. Other lags scale every position.
+//! - **Dinner** (a teaching toy): dishes follow a fixed cycle; the input is yesterday's dish and
+//!   the target today's. No memory beyond one step is needed, and it is small enough to print
+//!   every gate.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -71,6 +79,67 @@ pub fn copy_memory_baseline(t: usize) -> f32 {
     10.0 * 8f32.ln() / (t + 20) as f32
 }
 
+/// Symbols of the temporal-order task: distractors `a b c d` (0..=3), `B` start (4), `E` end (5),
+/// relevant `X` (6) and `Y` (7).
+pub const ORDER_SYMBOLS: [&str; 8] = ["a", "b", "c", "d", "B", "E", "X", "Y"];
+
+/// Classes of the temporal-order task: the two relevant symbols in order.
+pub const ORDER_CLASSES: [&str; 4] = ["XX", "XY", "YX", "YY"];
+
+/// `n` temporal-order sequences at lag `t` (≥ 10): tokens `[T_i]` with
+/// `T_i ∈ t..=t + t/10`, a class per sequence ([`ORDER_CLASSES`]). The relevant symbols sit at
+/// `t/10 ..= t/5` and `t/2 ..= t/2 + t/10`.
+pub fn temporal_order(n: usize, t: usize, seed: u64) -> SampleSet {
+    let t = t.max(10);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let samples = (0..n)
+        .map(|_| {
+            let len = rng.random_range(t..=t + t / 10);
+            let mut x: Vec<usize> = (0..len).map(|_| rng.random_range(0..4)).collect();
+            x[0] = 4;
+            x[len - 1] = 5;
+            let p1 = rng.random_range(t / 10..=t / 5);
+            let p2 = rng.random_range(t / 2..=t / 2 + t / 10);
+            let (s1, s2) = (rng.random_range(0..2usize), rng.random_range(0..2usize));
+            x[p1] = 6 + s1;
+            x[p2] = 6 + s2;
+            Sample {
+                x: SeqInput::Tokens(x),
+                y: SeqTarget::Class(s1 * 2 + s2),
+            }
+        })
+        .collect();
+    SampleSet {
+        features: 1,
+        samples,
+    }
+}
+
+/// The dishes of the dinner task, in the order the cook serves them.
+pub const DISHES: [&str; 3] = ["pizza", "sushi", "waffles"];
+
+/// `n` dinner sequences of `days` days: tokens `[days]`, each yesterday's dish, and the class
+/// per step, today's dish (the next in [`DISHES`]' cycle). Each sequence starts at a random dish.
+pub fn dinner(n: usize, days: usize, seed: u64) -> SampleSet {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let k = DISHES.len();
+    let samples = (0..n)
+        .map(|_| {
+            let start = rng.random_range(0..k);
+            let x: Vec<usize> = (0..days).map(|d| (start + d) % k).collect();
+            let y = x.iter().map(|&v| (v + 1) % k).collect();
+            Sample {
+                x: SeqInput::Tokens(x),
+                y: SeqTarget::StepClasses(y),
+            }
+        })
+        .collect();
+    SampleSet {
+        features: 1,
+        samples,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +179,45 @@ mod tests {
         assert_eq!(&y[40..], &x[..10]);
         assert!(y[..40].iter().all(|&v| v == 0) && x[10..39].iter().all(|&v| v == 0));
         assert!((copy_memory_baseline(50) - 10.0 * 8f32.ln() / 70.0).abs() < 1e-7);
+    }
+
+    #[test]
+    fn temporal_order_layout() {
+        let set = temporal_order(200, 100, 5);
+        let mut seen = [0usize; 4];
+        for s in &set.samples {
+            let (SeqInput::Tokens(x), SeqTarget::Class(c)) = (&s.x, &s.y) else {
+                panic!()
+            };
+            assert!((100..=110).contains(&x.len()), "length {}", x.len());
+            assert_eq!((x[0], x[x.len() - 1]), (4, 5));
+            let rel: Vec<usize> = (0..x.len()).filter(|&i| x[i] >= 6).collect();
+            assert_eq!(rel.len(), 2, "relevant positions {rel:?}");
+            assert!((10..=20).contains(&rel[0]) && (50..=60).contains(&rel[1]));
+            assert_eq!(*c, (x[rel[0]] - 6) * 2 + (x[rel[1]] - 6));
+            assert!(x[1..x.len() - 1]
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| v < 4 || rel.contains(&(i + 1))));
+            seen[*c] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 25), "classes {seen:?}");
+    }
+
+    #[test]
+    fn dinner_follows_the_cycle() {
+        let set = dinner(5, 7, 2);
+        for s in &set.samples {
+            let (SeqInput::Tokens(x), SeqTarget::StepClasses(y)) = (&s.x, &s.y) else {
+                panic!()
+            };
+            assert_eq!(x.len(), 7);
+            for d in 0..7 {
+                assert_eq!(y[d], (x[d] + 1) % 3, "day {d}");
+                if d > 0 {
+                    assert_eq!(x[d], y[d - 1], "day {d}: yesterday's dish");
+                }
+            }
+        }
     }
 }

@@ -5,4 +5,4 @@ mod model;
 mod stack;
 
 pub use model::RefModel;
-pub use stack::{RefForward, RefGrads, RefStack};
+pub use stack::{GradTrace, RefForward, RefGrads, RefStack, StepView};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::stack::RefStack;
+use super::stack::{GradTrace, RefStack};
 use crate::data::{Batch, BatchInput, BatchTarget};
 use crate::loss::RegressionLoss;
 use crate::model::{HeadKind, InputKind, Model, ModelConfig, Task, STACK_PREFIX};
@@ -31,7 +31,25 @@ impl RefModel {
         }
     }
 
-    fn stack(&self) -> RefStack {
+    /// The recurrent stack's input `[T, B, F]` for a batch's input (embedded, for tokens).
+    pub fn stack_input(&self, input: &BatchInput) -> Vec<f64> {
+        let f = self.config.rnn.input_size;
+        match (input, &self.config.input) {
+            (BatchInput::Dense(x), InputKind::Dense { .. }) => {
+                x.data().iter().map(|&v| v as f64).collect()
+            }
+            (BatchInput::Tokens { ids, .. }, InputKind::Embedding { .. }) => {
+                let e = &self.params["embedding.weight"];
+                ids.iter()
+                    .flat_map(|&i| e[i * f..(i + 1) * f].to_vec())
+                    .collect()
+            }
+            _ => panic!("input kind mismatch"),
+        }
+    }
+
+    /// The recurrent stack's part.
+    pub fn stack(&self) -> RefStack {
         let params = self
             .params
             .iter()
@@ -52,23 +70,24 @@ impl RefModel {
         batch: &Batch,
         with_grads: bool,
     ) -> (f64, BTreeMap<String, Vec<f64>>) {
+        self.loss_traced(batch, with_grads, false, &mut GradTrace::default())
+    }
+
+    /// [`RefModel::loss_and_grads`], recording the gradient norms at every step in `trace`. With
+    /// `last_step_only`, an every-step head's loss counts only each sequence's last step.
+    pub fn loss_traced(
+        &self,
+        batch: &Batch,
+        with_grads: bool,
+        last_step_only: bool,
+        trace: &mut GradTrace,
+    ) -> (f64, BTreeMap<String, Vec<f64>>) {
         let c = &self.config;
         let (t, b) = batch.input.dims();
         let f = c.rnn.input_size;
         let (k, o) = (c.head_inputs(), c.outputs);
         let (nl, nd, ho) = (c.rnn.num_layers, c.rnn.directions(), c.rnn.h_out());
-        let x: Vec<f64> = match (&batch.input, &c.input) {
-            (BatchInput::Dense(x), InputKind::Dense { .. }) => {
-                x.data().iter().map(|&v| v as f64).collect()
-            }
-            (BatchInput::Tokens { ids, .. }, InputKind::Embedding { .. }) => {
-                let e = &self.params["embedding.weight"];
-                ids.iter()
-                    .flat_map(|&i| e[i * f..(i + 1) * f].to_vec())
-                    .collect()
-            }
-            _ => panic!("input kind mismatch"),
-        };
+        let x = self.stack_input(&batch.input);
         let rs = self.stack();
         let lengths = batch.lengths.as_deref();
         let fw = rs.forward(&x, t, b, None, None, lengths, &[]);
@@ -77,7 +96,10 @@ impl RefModel {
             HeadKind::EveryStep => (
                 fw.y.clone(),
                 (0..t * b)
-                    .map(|r| lengths.is_none_or(|l| r / b < l[r % b]))
+                    .map(|r| {
+                        let len = lengths.map_or(t, |l| l[r % b]);
+                        r / b < len && (!last_step_only || r / b + 1 == len)
+                    })
                     .collect(),
             ),
             HeadKind::LastState => {
@@ -170,7 +192,7 @@ impl RefModel {
                 (vec![0.0; t * b * k], d_hn)
             }
         };
-        let rg = rs.backward(&fw, &d_y, Some(&d_hn), None, &[]);
+        let rg = rs.backward_traced(&fw, &d_y, Some(&d_hn), None, &[], trace);
         for (name, g) in rg.params {
             grads.insert(format!("{STACK_PREFIX}{name}"), g);
         }

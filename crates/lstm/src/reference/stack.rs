@@ -64,6 +64,31 @@ pub struct RefGrads {
     pub params: BTreeMap<String, Vec<f64>>,
 }
 
+/// Squared norms of the gradients backward passed through each step: per `(layer·D + dir)`, per
+/// t, summed over the batch. `h_sq[k][t] = Σ_b ‖∂L/∂h_t‖²` (h_t: the state step t produced, its
+/// total gradient from the output at t and from every later step); `c_sq` likewise for `c_t`
+/// (LSTM; empty otherwise), the total through `c_{t+1}` and through `h_t = o_t ⊙ tanh(c_t)`.
+#[derive(Debug, Clone, Default)]
+pub struct GradTrace {
+    /// `[L·D][T]`.
+    pub h_sq: Vec<Vec<f64>>,
+    /// `[L·D][T]` (LSTM).
+    pub c_sq: Vec<Vec<f64>>,
+}
+
+/// What one step of one sequence computed, for viewing: see [`RefStack::steps`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    /// The time step.
+    pub t: usize,
+    /// `[G]` gate activations in gate order (`i f g o`, `r z n`, or the RNN's output).
+    pub gates: Vec<f64>,
+    /// `[H]` the cell state after the step (LSTM; empty otherwise).
+    pub c: Vec<f64>,
+    /// `[H_out]` the hidden state after the step.
+    pub h: Vec<f64>,
+}
+
 /// `out[r] += Σ_c w[r, c] · v[c]`, `w: [rows, v.len()]`.
 fn matvec_add(out: &mut [f64], w: &[f64], v: &[f64]) {
     for (r, o) in out.iter_mut().enumerate() {
@@ -264,6 +289,23 @@ impl RefStack {
         rec
     }
 
+    /// The steps of sequence `bi` of `fw` through `(layer, dir)`, in time order (only its own
+    /// steps when lengths differ).
+    pub fn steps(&self, fw: &RefForward, layer: usize, dir: usize, bi: usize) -> Vec<StepView> {
+        let lstm = self.config.cell == CellKind::Lstm;
+        let mut v: Vec<StepView> = fw.recs[layer * self.config.directions() + dir][bi]
+            .iter()
+            .map(|r| StepView {
+                t: r.t,
+                gates: r.act.clone(),
+                c: if lstm { r.aux.clone() } else { vec![] },
+                h: self.h_of(r, layer, dir),
+            })
+            .collect();
+        v.sort_by_key(|s| s.t);
+        v
+    }
+
     /// The hidden state a step produced.
     fn h_of(&self, rec: &StepRec, l: usize, dir: usize) -> Vec<f64> {
         let c = &self.config;
@@ -297,6 +339,19 @@ impl RefStack {
         d_cn: Option<&[f64]>,
         masks: &[Option<Vec<f64>>],
     ) -> RefGrads {
+        self.backward_traced(fw, d_y, d_hn, d_cn, masks, &mut GradTrace::default())
+    }
+
+    /// [`RefStack::backward`], also recording the gradient norms at every step in `trace`.
+    pub fn backward_traced(
+        &self,
+        fw: &RefForward,
+        d_y: &[f64],
+        d_hn: Option<&[f64]>,
+        d_cn: Option<&[f64]>,
+        masks: &[Option<Vec<f64>>],
+        trace: &mut GradTrace,
+    ) -> RefGrads {
         let c = &self.config;
         let (nd, h, ho, g) = (c.directions(), c.hidden_size, c.h_out(), c.gate_rows());
         let (t, b) = (fw.t, fw.b);
@@ -313,6 +368,9 @@ impl RefStack {
             vec![]
         };
         let mut d_out = d_y.to_vec();
+        let kk = c.num_layers * nd;
+        trace.h_sq = vec![vec![0.0; t]; kk];
+        trace.c_sq = vec![vec![0.0; if is_lstm { t } else { 0 }]; kk];
         for l in (0..c.num_layers).rev() {
             let n_in = c.layer_input_size(l);
             let mut d_in = vec![0.0; t * b * n_in];
@@ -336,6 +394,7 @@ impl RefStack {
                         for j in 0..ho {
                             dh[j] += d_out[(ti * b + bi) * nd * ho + dir * ho + j];
                         }
+                        trace.h_sq[k][ti] += dh.iter().map(|v| v * v).sum::<f64>();
                         // d_a: input-side pre-activation grads; d_gh: hidden-side.
                         let mut d_a = vec![0.0; g];
                         let mut d_gh = vec![0.0; g];
@@ -364,6 +423,7 @@ impl RefStack {
                                     );
                                     let tc = rec.aux[j].tanh();
                                     let dcj = dc[j] + dr[j] * o * (1.0 - tc * tc);
+                                    trace.c_sq[k][ti] += dcj * dcj;
                                     d_a[j] = dcj * gg * i * (1.0 - i);
                                     d_a[h + j] = dcj * rec.c_prev[j] * f * (1.0 - f);
                                     d_a[2 * h + j] = dcj * i * (1.0 - gg * gg);
