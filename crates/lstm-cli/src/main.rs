@@ -2,9 +2,13 @@
 
 mod common;
 mod eval;
+mod flow;
 mod forecast;
+mod gates;
 mod generate;
+mod html;
 mod inspect;
+mod lab;
 mod plot;
 mod progress;
 mod train;
@@ -21,6 +25,9 @@ use clap::{Parser, Subcommand};
   lstm train novel.txt && lstm generate novel.safetensors --prime \"The \"
   lstm eval model.safetensors data.jsonl
   lstm inspect model.safetensors
+  lstm lab adding --lags 50,100,200           RNN vs GRU vs LSTM on the adding problem: success rate vs lag
+  lstm flow                                    how far back the gradient reaches, RNN vs GRU vs LSTM
+  lstm gates novel.safetensors --text \"Hello\"  gate and cell heatmaps, and an HTML page per character
 
 Run `lstm <command> --help` for each command's options.")]
 struct Cli {
@@ -40,6 +47,12 @@ enum Command {
     Eval(eval::Args),
     /// Show the config and parameters of a model file (or a PyTorch state_dict).
     Inspect(inspect::Args),
+    /// Train RNN, GRU and LSTM on a long-lag task (adding, copy, order, dinner) across lags and seeds.
+    Lab(lab::Args),
+    /// Gradient flow through time: ‖∂L/∂h_t‖ for every t, RNN vs GRU vs LSTM (or a trained model).
+    Flow(flow::Args),
+    /// Heatmaps of a layer's gates and cell state over an input; an HTML page for text models.
+    Gates(gates::Args),
 }
 
 fn main() {
@@ -50,6 +63,9 @@ fn main() {
         Command::Generate(a) => generate::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Lab(a) => lab::run(a),
+        Command::Flow(a) => flow::run(a),
+        Command::Gates(a) => gates::run(a),
     };
     if let Err(e) = result {
         // A closed pipe (e.g. `lstm generate … | head`) is not an error.

@@ -161,3 +161,128 @@ pub fn loss_curves(stem: &Path, history: &[HistoryPoint], y_label: &str) -> Resu
     };
     chart(stem, "Loss", "step", y_label, &[train, val], None)
 }
+
+/// One heatmap panel: `values: [T, U]` (steps × units), shown units × t.
+pub struct Panel {
+    /// Title.
+    pub title: String,
+    /// `[T, U]` row-major.
+    pub values: Vec<f32>,
+    /// `(lo, hi)` the colour scale: a gate is `(0, 1)`; a signed value `(−m, m)`.
+    pub range: (f32, f32),
+}
+
+/// The colour of `v` on a scale `(lo, hi)`: white → dark blue for a one-sided range starting at
+/// 0, blue → white → red for a signed one.
+pub fn heat_color(v: f32, (lo, hi): (f32, f32)) -> RGBColor {
+    let mix = |a: (f32, f32, f32), b: (f32, f32, f32), s: f32| {
+        let s = s.clamp(0.0, 1.0);
+        RGBColor(
+            (a.0 + (b.0 - a.0) * s) as u8,
+            (a.1 + (b.1 - a.1) * s) as u8,
+            (a.2 + (b.2 - a.2) * s) as u8,
+        )
+    };
+    let white = (255.0, 255.0, 255.0);
+    if !v.is_finite() {
+        return RGBColor(0, 0, 0);
+    }
+    if lo < 0.0 {
+        let m = hi.max(-lo).max(1e-12);
+        if v >= 0.0 {
+            mix(white, (178.0, 24.0, 43.0), v / m)
+        } else {
+            mix(white, (33.0, 102.0, 172.0), -v / m)
+        }
+    } else {
+        mix(white, (8.0, 48.0, 107.0), (v - lo) / (hi - lo).max(1e-12))
+    }
+}
+
+fn draw_heatmaps<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    panels: &[Panel],
+    steps: usize,
+    units: usize,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("cannot draw the heatmap: {e:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(e)?;
+    let areas = root.split_evenly((panels.len(), 1));
+    for (p, area) in panels.iter().zip(areas) {
+        let mut chart = ChartBuilder::on(&area)
+            .caption(
+                format!(
+                    "{} (colour scale {:.2} .. {:.2})",
+                    p.title, p.range.0, p.range.1
+                ),
+                ("sans-serif", 15),
+            )
+            .margin(6)
+            .x_label_area_size(28)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..steps as f64, 0f64..units as f64)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(x_label)
+            .y_desc("unit")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series((0..steps).flat_map(|t| {
+                (0..units).map(move |u| {
+                    let v = p.values[t * units + u];
+                    Rectangle::new(
+                        [(t as f64, u as f64), (t as f64 + 1.0, u as f64 + 1.0)],
+                        heat_color(v, p.range).filled(),
+                    )
+                })
+            }))
+            .map_err(e)?;
+    }
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// Writes `stem.svg` and `stem.png`: the panels stacked, each `[T = steps, U = units]`.
+pub fn heatmaps(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    panels: &[Panel],
+    steps: usize,
+    units: usize,
+) -> Result<Vec<PathBuf>> {
+    register_font();
+    let with = |ext: &str| PathBuf::from(format!("{}{ext}", stem.display()));
+    let (svg, png) = (with(".svg"), with(".png"));
+    let (tmp_svg, tmp_png) = (with(".tmp.svg"), with(".tmp.png"));
+    let size = (1200, 40 + 200 * panels.len() as u32);
+    draw_heatmaps(
+        SVGBackend::new(&tmp_svg, size).into_drawing_area(),
+        title,
+        x_label,
+        panels,
+        steps,
+        units,
+    )?;
+    draw_heatmaps(
+        BitMapBackend::new(&tmp_png, size).into_drawing_area(),
+        title,
+        x_label,
+        panels,
+        steps,
+        units,
+    )?;
+    std::fs::rename(&tmp_svg, &svg)?;
+    std::fs::rename(&tmp_png, &png)?;
+    Ok(vec![svg, png])
+}

@@ -407,7 +407,9 @@ fn help_explains_every_command_with_an_example() {
         top.contains("Examples:") && top.contains("lstm train"),
         "{top}"
     );
-    for cmd in ["train", "forecast", "generate", "eval", "inspect"] {
+    for cmd in [
+        "train", "forecast", "generate", "eval", "inspect", "lab", "flow", "gates",
+    ] {
         let h = ok(&lstm(d.path(), &[cmd, "--help"]));
         assert!(
             h.contains("Examples:") && h.contains(&format!("lstm {cmd}")),
@@ -531,5 +533,287 @@ fn toml_config_sets_options_and_the_command_line_wins() {
         dir,
         &["train", "series.csv", "--config", "bad.toml"],
         "bad.toml:1: not a valid config: unknown field `hiden`",
+    );
+}
+
+/// Parses an SVG file as XML and checks its root; returns the document text.
+#[track_caller]
+fn check_svg(path: &Path) -> String {
+    let svg = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc = roxmltree::Document::parse(&svg)
+        .unwrap_or_else(|e| panic!("{}: not well-formed XML: {e}", path.display()));
+    assert_eq!(
+        doc.root_element().tag_name().name(),
+        "svg",
+        "{}",
+        path.display()
+    );
+    svg
+}
+
+/// Decodes a PNG file completely; returns (width, height).
+#[track_caller]
+fn check_png(path: &Path) -> (u32, u32) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", path.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("{}: cannot decode: {e}", path.display()));
+    assert!(
+        buf.iter().any(|&b| b != 255),
+        "{}: blank image",
+        path.display()
+    );
+    (info.width, info.height)
+}
+
+#[test]
+fn lab_runs_a_tiny_grid_and_charts_the_success_rate() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let out = ok(&lstm(
+        dir,
+        &[
+            "lab",
+            "adding",
+            "--lags",
+            "6,8",
+            "--cells",
+            "rnn,lstm",
+            "--seeds",
+            "2",
+            "--hidden",
+            "4",
+            "--steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--out",
+            "tiny",
+            "--save-models",
+            "models",
+        ],
+    ));
+    assert!(out.contains("8 runs (2 cells × 2 lags × 2 seeds)"), "{out}");
+    assert!(out.contains("[8/8]"), "{out}");
+    for row in ["RNN ", "LSTM "] {
+        assert!(
+            out.lines().any(|l| l.starts_with(row) && l.contains("/2")),
+            "{row}: {out}"
+        );
+    }
+    let csv = std::fs::read_to_string(dir.join("tiny.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 9, "{csv}");
+    assert!(csv.starts_with("task,cell,lag,seed"), "{csv}");
+    let svg = check_svg(&dir.join("tiny.svg"));
+    assert!(svg.contains("success rate"), "the axis label is drawn");
+    check_png(&dir.join("tiny.png"));
+    let saved = files(&dir.join("models"));
+    assert_eq!(saved.len(), 8, "{saved:?}");
+    assert!(
+        saved.contains(&"adding-lstm-T8-s1.safetensors".to_string()),
+        "{saved:?}"
+    );
+    // The saved models feed `flow` and `gates`.
+    let f = ok(&lstm(
+        dir,
+        &[
+            "flow",
+            "--model",
+            "models/adding-lstm-T8-s1.safetensors",
+            "--task",
+            "adding",
+            "--lag",
+            "8",
+            "--batch",
+            "3",
+            "--out",
+            "trained-flow",
+        ],
+    ));
+    assert!(f.contains("LSTM ‖∂L/∂c_t‖"), "{f}");
+    check_svg(&dir.join("trained-flow.svg"));
+    let g = ok(&lstm(
+        dir,
+        &[
+            "gates",
+            "models/adding-rnn_tanh-T6-s0.safetensors",
+            "--task",
+            "adding",
+            "--lag",
+            "6",
+            "--out",
+            "rnn-gates",
+        ],
+    ));
+    assert!(g.contains("rnn-gates.svg"), "{g}");
+    check_svg(&dir.join("rnn-gates.svg"));
+    check_png(&dir.join("rnn-gates.png"));
+    fails(dir, &["lab", "juggling"], "unknown lab task `juggling`");
+    fails(
+        dir,
+        &["lab", "adding", "--lags", "1"],
+        "--lags: 1 is too short",
+    );
+    fails(
+        dir,
+        &["lab", "adding", "--cells", "lstm,tcn"],
+        "unknown cell type `tcn`",
+    );
+}
+
+#[test]
+fn lab_dinner_prints_every_gate_and_is_solved() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(&lstm(d.path(), &["lab", "dinner"]));
+    assert!(
+        out.contains("input gate i")
+            && out.contains("forget gate f")
+            && out.contains("output gate o"),
+        "{out}"
+    );
+    let days: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<u32>().is_ok())
+        })
+        .collect();
+    assert_eq!(days.len(), 12, "{out}");
+    for l in &days {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let next = |d: &str| match d {
+            "pizza" => "sushi",
+            "sushi" => "waffles",
+            _ => "pizza",
+        };
+        assert_eq!(w[2], next(w[1]), "prediction after {}: {l}", w[1]);
+        // 4 gates × 3 units and 3 cell-state values, each a number.
+        let nums: Vec<f32> = w[4..].iter().map(|v| v.parse().unwrap()).collect();
+        assert_eq!(nums.len(), 15, "{l}");
+        assert!(
+            nums[..3].iter().all(|v| (0.0..=1.0).contains(v)),
+            "input gate in 0..1: {l}"
+        );
+    }
+    assert!(
+        out.contains("accuracy on this sequence: 12/12 (100%)"),
+        "{out}"
+    );
+    assert!(out.contains("test sequences: 100.0%"), "{out}");
+}
+
+#[test]
+fn flow_charts_vanishing_and_exploding_gradients() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let out = ok(&lstm(
+        dir,
+        &["flow", "--lag", "30", "--hidden", "8", "--batch", "4"],
+    ));
+    let ratio = |label: &str| -> f64 {
+        let l = out
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no row {label}: {out}"));
+        l[label.len()..]
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (rnn, lstm_h) = (ratio("RNN ‖∂L/∂h_t‖"), ratio("LSTM ‖∂L/∂h_t‖"));
+    assert!(
+        rnn < 1e-3 && lstm_h > 100.0 * rnn,
+        "RNN {rnn:e}, LSTM {lstm_h:e}"
+    );
+    assert!(
+        ratio("RNN, radius 3 ‖∂L/∂h_t‖") > 1.0,
+        "grows backward: {out}"
+    );
+    let csv = std::fs::read_to_string(dir.join("gradient-flow.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 31, "header + 30 steps");
+    assert!(
+        csv.lines().skip(1).all(|l| l.split(',').count() == 7),
+        "{csv}"
+    );
+    let svg = check_svg(&dir.join("gradient-flow.svg"));
+    assert!(svg.contains("log10"), "the axis label is drawn");
+    assert_eq!(check_png(&dir.join("gradient-flow.png")), (960, 540));
+}
+
+#[test]
+fn gates_draws_heatmaps_and_an_html_page_for_a_text_model() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(dir.join("tiny.txt"), "abc <cab> & bca ".repeat(30)).unwrap();
+    ok(&lstm(
+        dir,
+        &[
+            "train",
+            "tiny.txt",
+            "--hidden",
+            "6",
+            "--seq",
+            "8",
+            "--batch",
+            "4",
+            "--epochs",
+            "1",
+            "--no-plot",
+        ],
+    ));
+    let text = "abc <cab> & bca";
+    let out = ok(&lstm(dir, &["gates", "tiny.safetensors", "--text", text]));
+    assert!(out.contains("read 15 characters"), "{out}");
+    let svg = check_svg(&dir.join("tiny.gates.svg"));
+    for panel in [
+        "input gate i",
+        "forget gate f",
+        "output gate o",
+        "cell state c",
+    ] {
+        assert!(svg.contains(panel), "panel {panel}");
+    }
+    let (w, h) = check_png(&dir.join("tiny.gates.png"));
+    assert_eq!((w, h), (1200, 40 + 5 * 200));
+    let html = std::fs::read_to_string(dir.join("tiny.gates.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("const UNITS = 6;"), "unit count");
+    assert!(
+        html.contains(r#"const TEXT = "abc <cab> & bca";"#),
+        "the text, as JSON"
+    );
+    let data = html
+        .lines()
+        .find_map(|l| l.strip_prefix("const DATA = "))
+        .expect("DATA line");
+    let data: Vec<Vec<Vec<i32>>> = serde_json::from_str(data.trim_end_matches(';')).unwrap();
+    assert_eq!(data.len(), 6, "cell, hidden and 4 gates");
+    assert!(data
+        .iter()
+        .all(|q| q.len() == 6 && q.iter().all(|u| u.len() == 15)));
+    assert!(
+        data[2].iter().flatten().all(|v| (0..=100).contains(v)),
+        "input gate in 0..1"
+    );
+    assert!(
+        data.iter().flatten().flatten().any(|&v| v != 0),
+        "values are not all zero"
+    );
+    fails(
+        dir,
+        &["gates", "tiny.safetensors"],
+        "give the text to read with --text or --file",
+    );
+    fails(
+        dir,
+        &["gates", "tiny.safetensors", "--text", "xyz"],
+        "the text to read",
     );
 }
