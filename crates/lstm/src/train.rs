@@ -269,7 +269,11 @@ impl Trainer {
     /// One optimizer step on `batch`: forward (dropout on), loss, backward, clip, update.
     /// With `carry`, the state carried from the previous chunk is the initial state and this
     /// chunk's final state is kept (no gradient flows into the previous chunk).
+    ///
+    /// Subnormal values are flushed to zero on the calling thread meanwhile (see
+    /// [`crate::kernels::denormal`]): vanishing gradients otherwise slow a step down manyfold.
     pub fn train_step(&mut self, batch: &Batch, carry: bool) -> Result<(f32, f32)> {
+        let _flush = crate::kernels::denormal::FlushDenormals::new();
         let step_no = self.step + 1;
         let mut rng = step_rng(self.config.seed, self.step);
         let init = if carry { self.carry.as_ref() } else { None };

@@ -49,6 +49,7 @@ macro_rules! dispatch {
 }
 
 pub mod activation;
+pub mod denormal;
 pub mod gemm;
 pub mod gru_cell;
 pub mod lstm_cell;
