@@ -246,3 +246,50 @@ fn dinner_is_solved_and_runs_do_not_depend_on_the_thread_pool() {
         assert_eq!(p.curve.len(), 3);
     }
 }
+
+#[test]
+fn lab_lstms_start_with_the_memory_biases_unless_turned_off() {
+    let bias = |m: &Model, name: &str| {
+        m.named_params()
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap()
+            .2
+    };
+    let mut spec = RunSpec::new(LabTask::Order, CellKind::Lstm, 12, 0);
+    assert_eq!(spec.memory_bias, 3.0);
+    spec.hidden = 4;
+    spec.steps = 1;
+    spec.eval_every = 1;
+    let r = run(&spec, &mut |_, _| {}).unwrap();
+    let (ih, hh) = (
+        bias(&r.model, "lstm.bias_ih_l0"),
+        bias(&r.model, "lstm.bias_hh_l0"),
+    );
+    // One Adam step moves each bias by at most about lr (0.003).
+    for j in 0..4 {
+        assert!((ih[j] + 3.0).abs() < 0.01, "input-gate bias {j}: {}", ih[j]);
+        assert!(
+            (ih[4 + j] - 3.0).abs() < 0.01,
+            "forget-gate bias {j}: {}",
+            ih[4 + j]
+        );
+        assert!(hh[j].abs() < 0.01 && hh[4 + j].abs() < 0.01, "b_hh {hh:?}");
+    }
+    spec.memory_bias = 0.0;
+    let r = run(&spec, &mut |_, _| {}).unwrap();
+    let ih = bias(&r.model, "lstm.bias_ih_l0");
+    assert!(
+        ih[..4].iter().all(|v| v.abs() < 0.6),
+        "PyTorch's init: {ih:?}"
+    );
+    assert!(
+        ih[4..8].iter().all(|v| (v - 1.0).abs() < 0.01),
+        "forget bias 1: {ih:?}"
+    );
+    let mut gru = Model::new(LabTask::Order.model_config(CellKind::Gru, 4), 0).unwrap();
+    let err = lstm::lab::memory_bias(&mut gru, 3.0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs an LSTM"), "{err}");
+}

@@ -9,4 +9,4 @@ pub mod flow;
 pub mod run;
 pub mod trace;
 
-pub use run::{run, run_all, LabTask, RunResult, RunSpec};
+pub use run::{memory_bias, run, run_all, LabTask, RunResult, RunSpec};
