@@ -55,6 +55,10 @@ pub struct Args {
     /// Steps between test evaluations [default: per task].
     #[arg(long)]
     pub eval_every: Option<u64>,
+    /// LSTM initial gate biases: input gate −M, forget gate +M (Hochreiter & Schmidhuber 1997);
+    /// 0 for PyTorch's initialisation with forget-gate bias 1 [default: 3; dinner 0].
+    #[arg(long)]
+    pub memory_bias: Option<f32>,
     /// Parallel runs [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
@@ -120,6 +124,9 @@ pub fn run(a: Args) -> Result<()> {
                 s.batch = a.batch.unwrap_or(s.batch);
                 s.lr = a.lr.unwrap_or(s.lr);
                 s.eval_every = a.eval_every.unwrap_or(s.eval_every);
+                if cell == CellKind::Lstm {
+                    s.memory_bias = a.memory_bias.unwrap_or(s.memory_bias);
+                }
                 specs.push(s);
             }
         }
@@ -129,7 +136,7 @@ pub fn run(a: Args) -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let s0 = &specs[0];
     println!(
-        "lab {}: {} runs ({} cells × {} lags × {seeds} seeds) on {threads} threads; H = {}, budget {} steps × batch {}, Adam lr {}, clip 1; success: {}",
+        "lab {}: {} runs ({} cells × {} lags × {seeds} seeds) on {threads} threads; H = {}, budget {} steps × batch {}, Adam lr {}, clip 1{}; success: {}",
         task.name(),
         specs.len(),
         cells.len(),
@@ -138,6 +145,14 @@ pub fn run(a: Args) -> Result<()> {
         s0.steps,
         s0.batch,
         s0.lr,
+        specs
+            .iter()
+            .find(|s| s.cell == CellKind::Lstm)
+            .map_or(String::new(), |s| if s.memory_bias != 0.0 {
+                format!("; LSTM gate biases i −{m}, f +{m}", m = s.memory_bias)
+            } else {
+                "; LSTM forget-gate bias 1".into()
+            }),
         task.criterion()
     );
     let start = Instant::now();
@@ -273,8 +288,12 @@ pub fn run(a: Args) -> Result<()> {
                 r.spec.seed
             ));
             lstm::io::save_model(&p, &r.model, &Default::default())?;
-            written.push(p);
         }
+        written.push(dir.join(format!(
+            "{}-CELL-TLAG-sSEED.safetensors ({} models)",
+            task.name(),
+            results.len()
+        )));
     }
     if task == LabTask::Dinner {
         for r in &results {

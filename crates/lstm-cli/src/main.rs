@@ -55,7 +55,18 @@ enum Command {
     Gates(gates::Args),
 }
 
+/// A closed pipe (`lstm lab … | head`) ends the process quietly, as for other command-line tools,
+/// instead of making `println!` panic.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train::run(*a, progress::install_ctrlc()),

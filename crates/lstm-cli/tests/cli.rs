@@ -817,3 +817,20 @@ fn gates_draws_heatmaps_and_an_html_page_for_a_text_model() {
         "the text to read",
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(["lab", "dinner"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+}
