@@ -12,7 +12,7 @@ use lstm::CellKind;
 use plotters::style::RGBColor;
 
 use crate::common::{check_writable, print_table};
-use crate::plot::{chart, Line};
+use crate::plot::{bars, BarGroup};
 
 /// Arguments of `lstm lab`.
 #[derive(clap::Args, Debug)]
@@ -255,28 +255,43 @@ pub fn run(a: Args) -> Result<()> {
         ));
     }
     lstm::io::write_atomic(&csv_path, csv.as_bytes())?;
-    let lines: Vec<Line> = cells
+    let series: Vec<(String, RGBColor)> = cells
         .iter()
-        .map(|&c| Line {
-            label: display_cell(c).to_string(),
-            points: lags
+        .map(|&c| (display_cell(c).to_string(), cell_color(c)))
+        .collect();
+    let groups: Vec<BarGroup> = lags
+        .iter()
+        .map(|&l| BarGroup {
+            label: format!("T = {l}"),
+            values: cells
                 .iter()
-                .map(|&l| {
+                .map(|&c| {
                     let (ok, n) = rate(c, l);
-                    (l as f64, ok as f64 / n.max(1) as f64)
+                    ok as f64 / n.max(1) as f64
                 })
                 .collect(),
-            color: cell_color(c),
+            notes: cells
+                .iter()
+                .map(|&c| {
+                    let (ok, n) = rate(c, l);
+                    format!("{ok}/{n}")
+                })
+                .collect(),
         })
         .collect();
     let mut written = vec![csv_path];
-    written.extend(chart(
+    written.extend(bars(
         &out,
-        &format!("{}: success rate vs lag ({seeds} seeds)", task.name()),
-        "lag T",
+        &format!(
+            "{}: share of {seeds} seed(s) solved within {} steps ({})",
+            task.name(),
+            s0.steps,
+            task.metric_name()
+        ),
+        "lag",
         "success rate",
-        &lines,
-        None,
+        &series,
+        &groups,
     )?);
     if let Some(dir) = &a.save_models {
         for r in &results {

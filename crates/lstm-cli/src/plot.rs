@@ -286,3 +286,128 @@ pub fn heatmaps(
     std::fs::rename(&tmp_png, &png)?;
     Ok(vec![svg, png])
 }
+
+/// One group of bars: a label and a height per series.
+pub struct BarGroup {
+    /// The label under the group.
+    pub label: String,
+    /// One value per series, in the order of the `series` names.
+    pub values: Vec<f64>,
+    /// One note per series, written above its bar (e.g. `2/3`).
+    pub notes: Vec<String>,
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, RGBColor)],
+    groups: &[BarGroup],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("cannot draw the chart: {e:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let top = groups
+        .iter()
+        .flat_map(|g| g.values.iter().copied())
+        .fold(1f64, f64::max)
+        * 1.35; // headroom: the legend sits above the tallest bars
+    let n = groups.len();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..top)
+        .map_err(e)?;
+    let labels: Vec<String> = groups.iter().map(|g| g.label.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.max(1))
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    let k = series.len().max(1) as f64;
+    let w = 0.8 / k;
+    for (s, (name, color)) in series.iter().enumerate() {
+        let color = *color;
+        chart
+            .draw_series(groups.iter().enumerate().map(|(i, g)| {
+                let x0 = i as f64 - 0.4 + s as f64 * w;
+                Rectangle::new([(x0, 0.0), (x0 + w * 0.9, g.values[s])], color.filled())
+            }))
+            .map_err(e)?
+            .label(name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        chart
+            .draw_series(groups.iter().enumerate().filter_map(|(i, g)| {
+                let x0 = i as f64 - 0.4 + s as f64 * w;
+                g.notes.get(s).map(|t| {
+                    Text::new(
+                        t.clone(),
+                        (x0 + w * 0.2, g.values[s] + top * 0.035),
+                        ("sans-serif", 13),
+                    )
+                })
+            }))
+            .map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// Writes `stem.svg` and `stem.png`: a grouped bar chart, one bar per series in each group.
+pub fn bars(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, RGBColor)],
+    groups: &[BarGroup],
+) -> Result<Vec<PathBuf>> {
+    register_font();
+    let with = |ext: &str| PathBuf::from(format!("{}{ext}", stem.display()));
+    let (svg, png) = (with(".svg"), with(".png"));
+    let (tmp_svg, tmp_png) = (with(".tmp.svg"), with(".tmp.png"));
+    draw_bars(
+        SVGBackend::new(&tmp_svg, (960, 540)).into_drawing_area(),
+        title,
+        x_label,
+        y_label,
+        series,
+        groups,
+    )?;
+    draw_bars(
+        BitMapBackend::new(&tmp_png, (960, 540)).into_drawing_area(),
+        title,
+        x_label,
+        y_label,
+        series,
+        groups,
+    )?;
+    std::fs::rename(&tmp_svg, &svg)?;
+    std::fs::rename(&tmp_png, &png)?;
+    Ok(vec![svg, png])
+}

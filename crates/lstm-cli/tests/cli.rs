@@ -166,6 +166,18 @@ fn series_train_forecast_eval() {
         ins.contains("lstm.weight_ih_l0") && ins.contains("window 24, horizon 3"),
         "{ins}"
     );
+    let g = ok(&lstm(dir, &["gates", "series.safetensors", "--units", "5"]));
+    assert!(g.contains("read the last 24 rows of the series"), "{g}");
+    let svg = check_svg(&dir.join("series.gates.svg"));
+    assert!(
+        svg.contains("units 0..5 of 12"),
+        "the title says which units"
+    );
+    check_png(&dir.join("series.gates.png"));
+    assert!(
+        !dir.join("series.gates.html").exists(),
+        "a page only for text"
+    );
 }
 
 #[test]
