@@ -79,7 +79,7 @@ pub fn page(title: &str, chars: &[char], tr: &Trace) -> String {
 body {{ font-family: sans-serif; margin: 2em; max-width: 70em; }}
 #text {{ font-family: monospace; font-size: 15px; line-height: 1.7; white-space: pre-wrap; word-wrap: break-word; border: 1px solid #ccc; padding: 1em; }}
 #text span {{ padding: 1px 0; }}
-.legend span {{ display: inline-block; width: 2.2em; text-align: center; font-size: 12px; }}
+.legend span {{ display: inline-block; width: 3.4em; text-align: center; font-size: 12px; }}
 </style>
 </head>
 <body>
