@@ -51,6 +51,7 @@ macro_rules! dispatch {
 pub mod activation;
 pub mod denormal;
 pub mod gemm;
+pub mod gemv;
 pub mod gru_cell;
 pub mod lstm_cell;
 pub mod rnn_cell;
