@@ -31,7 +31,7 @@ pub struct Args {
     /// The task: adding, copy, order or dinner.
     pub task: String,
     /// Lags (sequence lengths; days for dinner), comma-separated [default: adding 50,100,200;
-    /// copy 20,50,100; order 100; dinner 12].
+    /// copy 10,20,50; order 100; dinner 12].
     #[arg(long, value_delimiter = ',')]
     pub lags: Vec<usize>,
     /// Cell types, comma-separated: rnn, gru, lstm [default: rnn,gru,lstm; dinner: lstm].
@@ -77,7 +77,7 @@ pub fn run(a: Args) -> Result<()> {
     let lags = if a.lags.is_empty() {
         match task {
             LabTask::Adding => vec![50, 100, 200],
-            LabTask::Copy => vec![20, 50, 100],
+            LabTask::Copy => vec![10, 20, 50],
             LabTask::Order => vec![100],
             LabTask::Dinner => vec![12],
         }

@@ -154,7 +154,7 @@ impl LabTask {
     pub fn defaults(self) -> (usize, u64, usize, f32, u64) {
         match self {
             LabTask::Adding => (64, 10_000, 32, 0.01, 100),
-            LabTask::Copy => (64, 6_000, 32, 0.01, 100),
+            LabTask::Copy => (64, 10_000, 32, 0.003, 100),
             LabTask::Order => (32, 10_000, 32, 0.003, 100),
             LabTask::Dinner => (3, 300, 16, 0.05, 10),
         }
