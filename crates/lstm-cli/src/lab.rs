@@ -131,6 +131,19 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
     }
+    for (name, v) in [
+        ("--hidden", a.hidden.map(|v| v as u64)),
+        ("--steps", a.steps),
+        ("--batch", a.batch.map(|v| v as u64)),
+        ("--eval-every", a.eval_every),
+    ] {
+        if v == Some(0) {
+            bail!("{name} must be at least 1");
+        }
+    }
+    if a.lr.is_some_and(|lr| !(lr.is_finite() && lr > 0.0)) {
+        bail!("--lr must be a positive number");
+    }
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -672,6 +672,16 @@ fn lab_runs_a_tiny_grid_and_charts_the_success_rate() {
     );
     fails(
         dir,
+        &["lab", "adding", "--batch", "0"],
+        "--batch must be at least 1",
+    );
+    fails(
+        dir,
+        &["lab", "adding", "--lr", "0"],
+        "--lr must be a positive number",
+    );
+    fails(
+        dir,
         &["lab", "adding", "--cells", "lstm,tcn"],
         "unknown cell type `tcn`",
     );
