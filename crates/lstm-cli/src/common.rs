@@ -92,6 +92,15 @@ pub fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Paths for a message: `a.svg, a.png`.
+pub fn paths(written: impl IntoIterator<Item = impl AsRef<Path>>) -> String {
+    written
+        .into_iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Prints rows as an aligned table.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();

@@ -160,13 +160,6 @@ pub fn run(a: Args) -> Result<()> {
         &lines,
         None,
     )?);
-    println!(
-        "wrote {}",
-        written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("wrote {}", crate::common::paths(written));
     Ok(())
 }

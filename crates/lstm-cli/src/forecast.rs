@@ -152,14 +152,7 @@ pub fn run(a: Args) -> Result<()> {
             &[hist, fc],
             Some((x[n0 - 1], "end of data")),
         )?;
-        eprintln!(
-            "plots: {}",
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        eprintln!("plots: {}", crate::common::paths(written));
     }
     Ok(())
 }

@@ -171,11 +171,7 @@ pub fn run(a: Args) -> Result<()> {
     println!(
         "{}: read {what}; wrote {}",
         model.config().rnn.describe(),
-        written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::common::paths(written)
     );
     Ok(())
 }

@@ -328,14 +328,7 @@ pub fn run(a: Args) -> Result<()> {
             print_dinner(r)?;
         }
     }
-    println!(
-        "wrote {}",
-        written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("wrote {}", crate::common::paths(written));
     Ok(())
 }
 

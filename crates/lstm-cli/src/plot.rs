@@ -107,6 +107,25 @@ where
     Ok(())
 }
 
+/// Draws one figure twice, to `stem.svg` and `stem.png`, each through a temporary file renamed
+/// when complete; returns the two paths.
+fn svg_and_png(
+    stem: &Path,
+    size: (u32, u32),
+    svg: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<()>,
+    png: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<Vec<PathBuf>> {
+    register_font();
+    let with = |ext: &str| PathBuf::from(format!("{}{ext}", stem.display()));
+    let (svg_path, png_path) = (with(".svg"), with(".png"));
+    let (tmp_svg, tmp_png) = (with(".tmp.svg"), with(".tmp.png"));
+    svg(SVGBackend::new(&tmp_svg, size).into_drawing_area())?;
+    png(BitMapBackend::new(&tmp_png, size).into_drawing_area())?;
+    std::fs::rename(&tmp_svg, &svg_path)?;
+    std::fs::rename(&tmp_png, &png_path)?;
+    Ok(vec![svg_path, png_path])
+}
+
 /// Writes `stem.svg` and `stem.png`; returns their paths.
 pub fn chart(
     stem: &Path,
@@ -116,29 +135,12 @@ pub fn chart(
     lines: &[Line],
     vline: Option<(f64, &str)>,
 ) -> Result<Vec<PathBuf>> {
-    register_font();
-    let with = |ext: &str| PathBuf::from(format!("{}{ext}", stem.display()));
-    let (svg, png) = (with(".svg"), with(".png"));
-    let (tmp_svg, tmp_png) = (with(".tmp.svg"), with(".tmp.png"));
-    draw(
-        SVGBackend::new(&tmp_svg, (960, 540)).into_drawing_area(),
-        title,
-        x_label,
-        y_label,
-        lines,
-        vline,
-    )?;
-    draw(
-        BitMapBackend::new(&tmp_png, (960, 540)).into_drawing_area(),
-        title,
-        x_label,
-        y_label,
-        lines,
-        vline,
-    )?;
-    std::fs::rename(&tmp_svg, &svg)?;
-    std::fs::rename(&tmp_png, &png)?;
-    Ok(vec![svg, png])
+    svg_and_png(
+        stem,
+        (960, 540),
+        |a| draw(a, title, x_label, y_label, lines, vline),
+        |a| draw(a, title, x_label, y_label, lines, vline),
+    )
 }
 
 /// Training and validation loss against the step.
@@ -261,30 +263,13 @@ pub fn heatmaps(
     steps: usize,
     units: usize,
 ) -> Result<Vec<PathBuf>> {
-    register_font();
-    let with = |ext: &str| PathBuf::from(format!("{}{ext}", stem.display()));
-    let (svg, png) = (with(".svg"), with(".png"));
-    let (tmp_svg, tmp_png) = (with(".tmp.svg"), with(".tmp.png"));
     let size = (1200, 40 + 200 * panels.len() as u32);
-    draw_heatmaps(
-        SVGBackend::new(&tmp_svg, size).into_drawing_area(),
-        title,
-        x_label,
-        panels,
-        steps,
-        units,
-    )?;
-    draw_heatmaps(
-        BitMapBackend::new(&tmp_png, size).into_drawing_area(),
-        title,
-        x_label,
-        panels,
-        steps,
-        units,
-    )?;
-    std::fs::rename(&tmp_svg, &svg)?;
-    std::fs::rename(&tmp_png, &png)?;
-    Ok(vec![svg, png])
+    svg_and_png(
+        stem,
+        size,
+        |a| draw_heatmaps(a, title, x_label, panels, steps, units),
+        |a| draw_heatmaps(a, title, x_label, panels, steps, units),
+    )
 }
 
 /// One group of bars: a label and a height per series.
@@ -387,27 +372,10 @@ pub fn bars(
     series: &[(String, RGBColor)],
     groups: &[BarGroup],
 ) -> Result<Vec<PathBuf>> {
-    register_font();
-    let with = |ext: &str| PathBuf::from(format!("{}{ext}", stem.display()));
-    let (svg, png) = (with(".svg"), with(".png"));
-    let (tmp_svg, tmp_png) = (with(".tmp.svg"), with(".tmp.png"));
-    draw_bars(
-        SVGBackend::new(&tmp_svg, (960, 540)).into_drawing_area(),
-        title,
-        x_label,
-        y_label,
-        series,
-        groups,
-    )?;
-    draw_bars(
-        BitMapBackend::new(&tmp_png, (960, 540)).into_drawing_area(),
-        title,
-        x_label,
-        y_label,
-        series,
-        groups,
-    )?;
-    std::fs::rename(&tmp_svg, &svg)?;
-    std::fs::rename(&tmp_png, &png)?;
-    Ok(vec![svg, png])
+    svg_and_png(
+        stem,
+        (960, 540),
+        |a| draw_bars(a, title, x_label, y_label, series, groups),
+        |a| draw_bars(a, title, x_label, y_label, series, groups),
+    )
 }

@@ -500,14 +500,7 @@ fn finish(a: &Args, out: &Path, tr: &Trainer, loss_label: &str, extra: Vec<PathB
         let mut written =
             plot::loss_curves(&common::beside(out, ".loss"), &tr.meta.history, loss_label)?;
         written.extend(extra);
-        println!(
-            "plots: {}",
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        println!("plots: {}", crate::common::paths(written));
     }
     Ok(())
 }

@@ -8,11 +8,11 @@
 //! adding: test MSE (predicting the mean scores ≈ 0.167; success is < 0.01).
 //! copy: test cross-entropy vs the memoryless baseline `10·ln 8 / (T + 20)`.
 
-use lstm::data::tasks::{adding_problem, copy_memory, copy_memory_baseline, COPY_VOCAB};
-use lstm::loss::RegressionLoss;
-use lstm::model::{HeadKind, InputKind, Model, ModelConfig, Task};
+use lstm::data::tasks::{adding_problem, copy_memory, copy_memory_baseline};
+use lstm::lab::LabTask;
+use lstm::model::Model;
 use lstm::train::{evaluate, Observer, StepInfo, TrainConfig, Trainer};
-use lstm::{CellKind, RnnConfig};
+use lstm::CellKind;
 
 struct Print(u64);
 impl Observer for Print {
@@ -45,34 +45,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed: u64 = arg(7, "0").parse()?;
     let n = steps as usize * batch;
     let (train, test, config) = if copy {
-        let config = ModelConfig {
-            input: InputKind::Embedding { vocab: COPY_VOCAB },
-            rnn: RnnConfig::new(cell, 16, hidden),
-            head: HeadKind::EveryStep,
-            outputs: COPY_VOCAB,
-            task: Task::Classification,
-            forget_bias: cell == CellKind::Lstm,
-        };
         (
             copy_memory(n, t, seed + 1),
             copy_memory(1000, t, seed + 2),
-            config,
+            LabTask::Copy.model_config(cell, hidden),
         )
     } else {
-        let config = ModelConfig {
-            input: InputKind::Dense { features: 2 },
-            rnn: RnnConfig::new(cell, 2, hidden),
-            head: HeadKind::LastState,
-            outputs: 1,
-            task: Task::Regression {
-                loss: RegressionLoss::Mse,
-            },
-            forget_bias: cell == CellKind::Lstm,
-        };
         (
             adding_problem(n, t, seed + 1),
             adding_problem(1000, t, seed + 2),
-            config,
+            LabTask::Adding.model_config(cell, hidden),
         )
     };
     let cfg = TrainConfig {
