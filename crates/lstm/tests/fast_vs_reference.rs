@@ -21,7 +21,8 @@ fn run_case(
     train: bool,
     seed: u64,
 ) {
-    let stack = Stack::new(cfg.clone(), seed).unwrap();
+    // Two threads, whatever the machine: the products and the fused kernels split their work.
+    let stack = Stack::new(cfg.clone(), seed).unwrap().with_threads(2);
     let (ld, h, ho) = (
         cfg.num_layers * cfg.directions(),
         cfg.hidden_size,
@@ -164,6 +165,24 @@ fn fast_path_matches_reference_on_odd_sizes() {
             );
         }
     }
+}
+
+/// Steps with `B·H ≥ 8192` run the fused LSTM kernels on two threads, half the rows each.
+#[test]
+fn fast_path_matches_reference_when_the_rows_are_split_between_threads() {
+    let cfg = RnnConfig::new(CellKind::Lstm, 5, 256);
+    run_case("lstm B32 H256", cfg.clone(), 3, 32, true, None, false, 11);
+    let lengths: Vec<usize> = (0..32).map(|b| 1 + b % 3).collect();
+    run_case(
+        "lstm B32 H256 lengths",
+        cfg,
+        3,
+        32,
+        false,
+        Some(lengths),
+        true,
+        12,
+    );
 }
 
 #[test]

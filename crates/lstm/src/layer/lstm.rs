@@ -58,10 +58,10 @@ pub(crate) fn forward(
         );
         let (c_in, c_new) = state_pair(c_prev, c_last, bh, t, next);
         match w.w_hr {
-            None => lstm_cell_forward(g_t, c_new, h_new, c_in, act, d.h),
+            None => cell_forward_rows(g_t, c_new, h_new, c_in, act, d),
             Some(w_hr) => {
                 let r_t = row_mut(r, t, bh);
-                lstm_cell_forward(g_t, c_new, r_t, c_in, act, d.h);
+                cell_forward_rows(g_t, c_new, r_t, c_in, act, d);
                 matmul(
                     MatMut::new(h_new, d.b, d.h_out),
                     MatRef::new(r_t, d.b, d.h),
@@ -73,6 +73,69 @@ pub(crate) fn forward(
         }
         keep_inactive(h_new, h_in, act, d.h_out);
         write_output(y, h_new, act, t, d);
+    }
+}
+
+/// The fused forward kernel over a step's `B` rows, split between two threads when there are
+/// enough of them (the products around it already use both cores).
+fn cell_forward_rows(
+    g: &mut [f32],
+    c: &mut [f32],
+    r: &mut [f32],
+    c_prev: &[f32],
+    act: &[bool],
+    d: &Dims,
+) {
+    let h = d.h;
+    if split_rows(d) {
+        let m = d.b / 2;
+        let (g0, g1) = g.split_at_mut(m * 4 * h);
+        let (c0, c1) = c.split_at_mut(m * h);
+        let (r0, r1) = r.split_at_mut(m * h);
+        let (p0, p1) = c_prev.split_at(m * h);
+        let (a0, a1) = act.split_at(m);
+        rayon::join(
+            || lstm_cell_forward(g0, c0, r0, p0, a0, h),
+            || lstm_cell_forward(g1, c1, r1, p1, a1, h),
+        );
+    } else {
+        lstm_cell_forward(g, c, r, c_prev, act, h);
+    }
+}
+
+/// Whether a step's `B` rows are worth splitting between two threads.
+fn split_rows(d: &Dims) -> bool {
+    d.threads > 1 && d.b >= 8 && d.b * d.h >= 1 << 13
+}
+
+/// [`cell_forward_rows`]' mirror: the fused backward kernel over a step's rows.
+#[allow(clippy::too_many_arguments)]
+fn cell_backward_rows(
+    dg: &mut [f32],
+    dc: &mut [f32],
+    dr: &[f32],
+    g: &[f32],
+    c: &[f32],
+    c_prev: &[f32],
+    act: &[bool],
+    d: &Dims,
+) {
+    let h = d.h;
+    if split_rows(d) {
+        let m = d.b / 2;
+        let (dg0, dg1) = dg.split_at_mut(m * 4 * h);
+        let (dc0, dc1) = dc.split_at_mut(m * h);
+        let (dr0, dr1) = dr.split_at(m * h);
+        let (g0, g1) = g.split_at(m * 4 * h);
+        let (c0, c1) = c.split_at(m * h);
+        let (p0, p1) = c_prev.split_at(m * h);
+        let (a0, a1) = act.split_at(m);
+        rayon::join(
+            || lstm_cell_backward(dg0, dc0, dr0, g0, c0, p0, a0, h),
+            || lstm_cell_backward(dg1, dc1, dr1, g1, c1, p1, a1, h),
+        );
+    } else {
+        lstm_cell_backward(dg, dc, dr, g, c, c_prev, act, h);
     }
 }
 
@@ -123,7 +186,7 @@ pub(crate) fn backward(
         let (g_t, c_in) = (row(&tape.gates, t, bg), row(&tape.c_prev, t, bh));
         let c_t = state_after(&tape.c_prev, &tape.c_last, bh, next);
         match w.w_hr {
-            None => lstm_cell_backward(dg_t, dc, dh, g_t, c_t, c_in, act, d.h),
+            None => cell_backward_rows(dg_t, dc, dh, g_t, c_t, c_in, act, d),
             Some(w_hr) => {
                 // dh_all was zeroed: inactive rows stay 0 (those steps produce no h).
                 copy_active(row_mut(dh_all, t, bho), dh, act, d.h_out);
@@ -134,7 +197,7 @@ pub(crate) fn backward(
                     Acc::Overwrite,
                     d.threads,
                 );
-                lstm_cell_backward(dg_t, dc, dr, g_t, c_t, c_in, act, d.h);
+                cell_backward_rows(dg_t, dc, dr, g_t, c_t, c_in, act, d);
             }
         }
         zero_active(dh, act, d.h_out);
