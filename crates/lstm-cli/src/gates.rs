@@ -128,7 +128,6 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut panels = vec![];
     for ((name, g), &signed) in tr.gate_names.iter().zip(&tr.gates).zip(&tr.gate_signed) {
-        let signed = signed || g.iter().any(|&v| v < 0.0);
         panels.push(Panel {
             title: name.to_string(),
             values: pick(g),

@@ -221,24 +221,30 @@ pub fn run(a: Args) -> Result<()> {
         &rows,
     );
     println!();
-    let rate = |cell: CellKind, lag: usize| {
-        let runs: Vec<&RunResult> = results
-            .iter()
-            .filter(|r| r.spec.cell == cell && r.spec.lag == lag)
-            .collect();
-        let ok = runs.iter().filter(|r| r.solved_at.is_some()).count();
-        (ok, runs.len())
-    };
+    // (solved, runs) per cell and lag, in `cells` × `lags` order.
+    let counts: Vec<Vec<(usize, usize)>> = cells
+        .iter()
+        .map(|&c| {
+            lags.iter()
+                .map(|&l| {
+                    let runs = results
+                        .iter()
+                        .filter(|r| r.spec.cell == c && r.spec.lag == l);
+                    runs.fold((0, 0), |(ok, n), r| {
+                        (ok + usize::from(r.solved_at.is_some()), n + 1)
+                    })
+                })
+                .collect()
+        })
+        .collect();
     let mut header = vec!["success".to_string()];
     header.extend(lags.iter().map(|l| format!("T={l}")));
     let summary: Vec<Vec<String>> = cells
         .iter()
-        .map(|&c| {
+        .zip(&counts)
+        .map(|(&c, per_lag)| {
             let mut row = vec![display_cell(c).to_string()];
-            row.extend(lags.iter().map(|&l| {
-                let (ok, n) = rate(c, l);
-                format!("{ok}/{n}")
-            }));
+            row.extend(per_lag.iter().map(|(ok, n)| format!("{ok}/{n}")));
             row
         })
         .collect();
@@ -274,21 +280,19 @@ pub fn run(a: Args) -> Result<()> {
         .collect();
     let groups: Vec<BarGroup> = lags
         .iter()
-        .map(|&l| BarGroup {
+        .enumerate()
+        .map(|(li, &l)| BarGroup {
             label: format!("T = {l}"),
-            values: cells
+            values: counts
                 .iter()
-                .map(|&c| {
-                    let (ok, n) = rate(c, l);
+                .map(|per_lag| {
+                    let (ok, n) = per_lag[li];
                     ok as f64 / n.max(1) as f64
                 })
                 .collect(),
-            notes: cells
+            notes: counts
                 .iter()
-                .map(|&c| {
-                    let (ok, n) = rate(c, l);
-                    format!("{ok}/{n}")
-                })
+                .map(|per_lag| format!("{}/{}", per_lag[li].0, per_lag[li].1))
                 .collect(),
         })
         .collect();

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::model::{Model, ModelTape, STACK_PREFIX};
 use crate::reference::{GradTrace, RefModel};
 
+use super::run::LabTask;
+
 /// The gradient norms of one model over one batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
@@ -95,7 +97,6 @@ pub fn compare_cells(
     gain: f32,
     seed: u64,
 ) -> Result<Vec<Flow>> {
-    use super::run::LabTask;
     let data = adding_problem(batch, lag, seed ^ 0xf10f);
     let idx: Vec<usize> = (0..batch).collect();
     let b = data.batch(&idx);
