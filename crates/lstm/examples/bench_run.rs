@@ -65,6 +65,8 @@ fn main() {
             let x = Tensor::new("x", &[t, b, h], vals(t * b * h)).unwrap();
             let target = vals(t * b * h);
             let mut tape = Tape::default();
+            // The input is data (PyTorch's x has no requires_grad either).
+            tape.set_input_grad(false);
             let mut grads = stack.zero_grads();
             let mut opt = Optimizer::new(OptimizerConfig::adam(), &[stack.params().len()]);
             let mut stack = stack;

@@ -5,6 +5,7 @@ use lstm::kernels::lstm_cell::lstm_cell_forward_isa;
 use lstm::kernels::Isa;
 use std::time::Instant;
 fn main() {
+    tile_probe();
     let (b, h) = (64, 256);
     let pre: Vec<f32> = (0..b * 4 * h)
         .map(|i| ((i * 7919 % 1000) as f32 / 250.0) - 2.0)
@@ -22,5 +23,25 @@ fn main() {
             "{isa:?}: {:.1} µs per call (B=64 H=256)",
             t.elapsed().as_secs_f64() / 200.0 * 1e6
         );
+    }
+}
+
+/// The packed tile alone, cache-hot: GFLOP/s of one core at K = 256 and K = 1024.
+#[allow(dead_code)]
+fn tile_probe() {
+    use lstm::kernels::packed::{tile, MAX_ROWS, PANEL};
+    for k in [256usize, 1024] {
+        let a: Vec<f32> = (0..MAX_ROWS * k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let p: Vec<f32> = (0..k * PANEL).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut out = vec![0.0f32; MAX_ROWS * PANEL];
+        let reps = 20000;
+        let t = Instant::now();
+        for _ in 0..reps {
+            tile(&mut out, &a, k, k, &p, MAX_ROWS, false);
+            std::hint::black_box(&mut out);
+        }
+        let s = t.elapsed().as_secs_f64();
+        let flops = (2 * MAX_ROWS * k * PANEL * reps) as f64;
+        println!("tile K={k}: {:.1} GFLOP/s (one core)", flops / s / 1e9);
     }
 }

@@ -17,7 +17,7 @@ use lstm::CellKind;
 struct Print(u64);
 impl Observer for Print {
     fn on_step(&mut self, i: &StepInfo) -> bool {
-        if i.step % self.0 == 0 {
+        if i.step.is_multiple_of(self.0) {
             println!(
                 "step {:>6}  loss {:.5}  grad norm {:.3}  {:.0} seq/s",
                 i.step, i.loss, i.grad_norm, i.seqs_per_sec

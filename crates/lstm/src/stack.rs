@@ -30,6 +30,15 @@ pub struct Stack {
     layout: ParamLayout,
     params: Vec<f32>,
     threads: usize,
+    /// Names the current parameter values: a fresh number from [`next_version`] whenever they
+    /// may have changed, so packed copies of the weights (kept in tapes) know when to re-pack.
+    version: u64,
+}
+
+/// A process-wide fresh number for [`Stack::version`] (never 0, which means "unknown").
+fn next_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Recurrent state of a whole stack.
@@ -55,7 +64,7 @@ pub struct Output {
 /// Gradients of the non-parameter inputs of a forward pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputGrads {
-    /// `[T, B, F]`.
+    /// `[T, B, F]`; empty (`[0]`) when the tape skips it ([`Tape::set_input_grad`]).
     pub d_x: Tensor,
     /// `[L·D, B, H_out]`.
     pub d_h0: Tensor,
@@ -111,6 +120,8 @@ pub struct Tape {
     active: Vec<bool>,
     layers: Vec<LayerTape>,
     scratch: Vec<BwdScratch>,
+    /// Whether [`Stack::backward`] skips `∂L/∂x` (see [`Tape::set_input_grad`]).
+    skip_input_grad: bool,
 }
 
 impl State {
@@ -141,6 +152,14 @@ impl State {
 }
 
 impl Tape {
+    /// Whether [`Stack::backward`] computes the gradient of the stack's input `x` (default: yes).
+    /// Turn it off when `x` is data, not the output of something being trained (as PyTorch does
+    /// for an input without `requires_grad`): it saves one product of the size of the input
+    /// projection, and `InputGrads::d_x` is then empty (shape `[0]`).
+    pub fn set_input_grad(&mut self, on: bool) {
+        self.skip_input_grad = !on;
+    }
+
     /// The dropout mask applied to the input of `layer` (`[T, B, In]`), if the last forward pass
     /// used one.
     pub fn dropout_mask(&self, layer: usize) -> Option<&[f32]> {
@@ -161,7 +180,7 @@ impl Stack {
         let mut s = Self::zeros(config)?;
         let k = 1.0 / (s.config.hidden_size as f32).sqrt();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        s.params
+        s.params_mut()
             .iter_mut()
             .for_each(|p| *p = rng.random_range(-k..k));
         Ok(s)
@@ -176,6 +195,7 @@ impl Stack {
             layout,
             config,
             threads: default_threads(),
+            version: next_version(),
         })
     }
 
@@ -207,6 +227,7 @@ impl Stack {
 
     /// All parameters, mutable (for optimizers).
     pub fn params_mut(&mut self) -> &mut [f32] {
+        self.version = next_version();
         &mut self.params
     }
 
@@ -257,6 +278,7 @@ impl Stack {
         let slot = slot.clone();
         self.layout
             .write_torch(&mut self.params, &slot, value.data());
+        self.version = next_version();
         Ok(())
     }
 
@@ -422,6 +444,7 @@ impl Stack {
             ycol: dir * c.h_out(),
             reverse: dir == 1,
             threads: self.threads,
+            version: self.version,
         }
     }
 
@@ -486,7 +509,15 @@ impl Stack {
             } else {
                 &tape.layers[l - 1].output
             };
-            let mut d_in = vec![0.0; t * b * c.layer_input_size(l)];
+            let skip = l == 0 && tape.skip_input_grad;
+            let mut d_in = vec![
+                0.0;
+                if skip {
+                    0
+                } else {
+                    t * b * c.layer_input_size(l)
+                }
+            ];
             for dir in 0..nd {
                 let k = l * nd + dir;
                 let d = self.layer_dims(l, dir, t, b);
@@ -555,10 +586,11 @@ impl Stack {
             }
             d_out = d_in;
         }
-        Ok(InputGrads {
-            d_x: Tensor::new("d_x", &[t, b, c.input_size], d_out)?,
-            d_h0,
-            d_c0,
-        })
+        let d_x = if tape.skip_input_grad {
+            Tensor::zeros(&[0])
+        } else {
+            Tensor::new("d_x", &[t, b, c.input_size], d_out)?
+        };
+        Ok(InputGrads { d_x, d_h0, d_c0 })
     }
 }

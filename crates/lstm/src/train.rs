@@ -424,11 +424,11 @@ impl Trainer {
                 total_steps: Some(budget),
             };
             let go_on = obs.on_step(&info);
-            let end_of_epoch = self.step % spe == 0;
+            let end_of_epoch = self.step.is_multiple_of(spe);
             let due = if self.config.val_every == 0 {
                 end_of_epoch
             } else {
-                self.step % self.config.val_every == 0
+                self.step.is_multiple_of(self.config.val_every)
             };
             let mut early = false;
             if due || end_of_epoch {
@@ -463,7 +463,8 @@ impl Trainer {
                 loss_n = 0;
             }
             if let Some(path) = &self.config.checkpoint {
-                if self.config.checkpoint_every > 0 && self.step % self.config.checkpoint_every == 0
+                if self.config.checkpoint_every > 0
+                    && self.step.is_multiple_of(self.config.checkpoint_every)
                 {
                     self.save_checkpoint(&path.clone())?;
                 }

@@ -185,6 +185,38 @@ fn fast_path_matches_reference_when_the_rows_are_split_between_threads() {
     );
 }
 
+/// The fused LSTM loops (a team of threads sharing the hidden units, packed weights): several
+/// row groups and a partial last panel (B = 50, H = 40), the input side in the loop and
+/// precomputed (B = 1), the per-step product over the whole batch (B = 80), each with
+/// lengths and both directions.
+#[test]
+fn fast_path_matches_reference_in_the_fused_team_loops() {
+    for (f, h, t, b, seed) in [(9, 40, 4, 50, 21), (6, 100, 5, 1, 23), (5, 24, 3, 80, 25)] {
+        let cfg = RnnConfig::new(CellKind::Lstm, f, h);
+        run_case(
+            &format!("lstm F{f} H{h} T{t} B{b}"),
+            cfg.clone(),
+            t,
+            b,
+            true,
+            None,
+            false,
+            seed,
+        );
+        let lens: Vec<usize> = (0..b).map(|i| 1 + (i * 5 + 1) % t).collect();
+        run_case(
+            &format!("lstm bidir 2l lengths F{f} H{h} T{t} B{b}"),
+            cfg.with_num_layers(2).with_bidirectional(true),
+            t,
+            b,
+            false,
+            Some(lens),
+            false,
+            seed + 1,
+        );
+    }
+}
+
 #[test]
 fn fast_path_matches_reference_with_options() {
     use CellKind::*;
@@ -305,4 +337,62 @@ fn inference_has_no_dropout_and_grads_accumulate() {
     assert!(once.data().iter().any(|&v| v != 0.0));
     g.zero();
     assert!(g.data().iter().all(|&v| v == 0.0));
+}
+
+/// Without input gradients the parameter gradients are bit-identical and `d_x` is empty.
+#[test]
+fn skipping_the_input_gradient_changes_no_parameter_gradient() {
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+        let cfg = RnnConfig::new(cell, 6, 20).with_num_layers(2);
+        let stack = lstm::Stack::new(cfg.clone(), 3).unwrap();
+        let (t, b) = (5, 7);
+        let x = lstm::Tensor::new(
+            "x",
+            &[t, b, 6],
+            (0..t * b * 6)
+                .map(|i| (i % 11) as f32 * 0.1 - 0.5)
+                .collect(),
+        )
+        .unwrap();
+        let d_y = lstm::Tensor::new(
+            "d_y",
+            &[t, b, 20],
+            (0..t * b * 20)
+                .map(|i| (i % 7) as f32 * 0.1 - 0.3)
+                .collect(),
+        )
+        .unwrap();
+        let run = |with_dx: bool| {
+            let mut tape = lstm::Tape::default();
+            tape.set_input_grad(with_dx);
+            let mut grads = stack.zero_grads();
+            stack.forward(&x, None, None, &mut tape).unwrap();
+            let ig = stack
+                .backward(&mut tape, &mut grads, &d_y, None, None)
+                .unwrap();
+            (grads, ig.d_x)
+        };
+        let (g_all, dx_all) = run(true);
+        let (g_skip, dx_skip) = run(false);
+        assert_eq!(
+            dx_all.shape(),
+            &[t, b, 6],
+            "{cell:?}: d_x shape with input gradients"
+        );
+        assert!(
+            dx_all.data().iter().any(|v| *v != 0.0),
+            "{cell:?}: d_x is all zero"
+        );
+        assert_eq!(
+            dx_skip.shape(),
+            &[0],
+            "{cell:?}: d_x shape without input gradients"
+        );
+        for (i, (a, s)) in g_all.data().iter().zip(g_skip.data()).enumerate() {
+            assert_eq!(
+                a, s,
+                "{cell:?}: parameter gradient {i}: with d_x {a}, without {s}"
+            );
+        }
+    }
 }

@@ -102,18 +102,40 @@ fn backward_row(
     c_prev: &[f32],
 ) {
     let h = d_c.len();
-    let (d_r, c, c_prev) = (&d_r[..h], &c[..h], &c_prev[..h]);
     let (dgi, rest) = dg[..4 * h].split_at_mut(h);
     let (dgf, rest) = rest.split_at_mut(h);
     let (dgg, dgo) = rest.split_at_mut(h);
-    let (gi, gf, gg, go) = (
+    let gates = [
         &gr[..h],
         &gr[h..2 * h],
         &gr[2 * h..3 * h],
         &gr[3 * h..4 * h],
+    ];
+    backward_units(&mut [dgi, dgf, dgg, dgo], d_c, d_r, gates, c, c_prev);
+}
+
+/// The backward arithmetic over `n` units: `dg` and `gates` are the four gate blocks `i, f, g,
+/// o` of those units (each of length `n`, like every other slice).
+#[inline(always)]
+fn backward_units(
+    dg: &mut [&mut [f32]; 4],
+    d_c: &mut [f32],
+    d_r: &[f32],
+    gates: [&[f32]; 4],
+    c: &[f32],
+    c_prev: &[f32],
+) {
+    let n = d_c.len();
+    let (d_r, c, c_prev) = (&d_r[..n], &c[..n], &c_prev[..n]);
+    let [dgi, dgf, dgg, dgo] = dg;
+    let (dgi, dgf, dgg, dgo) = (&mut dgi[..n], &mut dgf[..n], &mut dgg[..n], &mut dgo[..n]);
+    let (gi, gf, gg, go) = (
+        &gates[0][..n],
+        &gates[1][..n],
+        &gates[2][..n],
+        &gates[3][..n],
     );
-    let (dgf, dgg, dgo) = (&mut dgf[..h], &mut dgg[..h], &mut dgo[..h]);
-    for j in 0..h {
+    for j in 0..n {
         let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
         let tc = tanh(c[j]);
         let dr = d_r[j];
@@ -167,6 +189,65 @@ dispatch!(
     /// [`lstm_cell_backward`] with a chosen variant (portable if the CPU lacks it).
     pub fn lstm_cell_backward_isa = backward_body(
         d_gates: &mut [f32], d_c: &mut [f32], d_r: &[f32], gates: &[f32], c: &[f32], c_prev: &[f32], active: &[bool], h: usize
+    )
+);
+
+#[inline(always)]
+fn forward_units_body(
+    g: [&mut [f32]; 4],
+    acc: &[f32],
+    lanes: usize,
+    c: &mut [f32],
+    r: &mut [f32],
+    c_prev: &[f32],
+) {
+    let n = c.len();
+    let [gi, gf, gg, go] = g;
+    for (q, blk) in [&mut *gi, &mut *gf, &mut *gg, &mut *go]
+        .into_iter()
+        .enumerate()
+    {
+        blk[..n].copy_from_slice(&acc[q * lanes..q * lanes + n]);
+    }
+    forward_row(&mut gi[..n], gf, gg, go, c, r, c_prev);
+}
+
+dispatch!(
+    /// The forward step of one row for `n` units (a tile of the fused recurrent loop): the cell
+    /// on pre-activations held in a tile.
+    /// - `g`: the four gate blocks `i, f, g, o` of those units, `[n]` each, out: activations.
+    /// - `acc: [4, lanes]` the pre-activations of those units, gate `q` at `q·lanes`.
+    /// - `c, r: [n]` out: new cell state and `o ⊙ tanh(c)`; `c_prev: [n]`.
+    pub fn lstm_units_forward;
+    /// [`lstm_units_forward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn lstm_units_forward_isa = forward_units_body(
+        g: [&mut [f32]; 4], acc: &[f32], lanes: usize, c: &mut [f32], r: &mut [f32], c_prev: &[f32]
+    )
+);
+
+#[inline(always)]
+fn backward_units_body(
+    dg: [&mut [f32]; 4],
+    d_c: &mut [f32],
+    d_r: &[f32],
+    gates: [&[f32]; 4],
+    c: &[f32],
+    c_prev: &[f32],
+) {
+    let mut dg = dg;
+    backward_units(&mut dg, d_c, d_r, gates, c, c_prev);
+}
+
+dispatch!(
+    /// The backward step of one row for `n` units, mirroring [`lstm_units_forward`].
+    /// - `dg`: the four gate blocks of those units, `[n]` each: out, gradients of the
+    ///   pre-activations.
+    /// - `d_c: [n]` in `∂L/∂c_t`, out `∂L/∂c_{t-1}`; `d_r: [n]`.
+    /// - `gates`: the four gate blocks' activations, `[n]` each; `c, c_prev: [n]`.
+    pub fn lstm_units_backward;
+    /// [`lstm_units_backward`] with a chosen variant (portable if the CPU lacks it).
+    pub fn lstm_units_backward_isa = backward_units_body(
+        dg: [&mut [f32]; 4], d_c: &mut [f32], d_r: &[f32], gates: [&[f32]; 4], c: &[f32], c_prev: &[f32]
     )
 );
 

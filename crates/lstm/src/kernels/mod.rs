@@ -54,7 +54,9 @@ pub mod gemm;
 pub mod gemv;
 pub mod gru_cell;
 pub mod lstm_cell;
+pub mod packed;
 pub mod rnn_cell;
+pub mod team;
 
 /// Which compiled variant the fused kernels run (for tests and benchmarks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,16 @@ use super::{
     transpose_into, write_output, zero_active, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
-use crate::kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
+use crate::kernels::lstm_cell::{
+    lstm_cell_backward, lstm_cell_forward, lstm_units_backward, lstm_units_forward,
+};
+use crate::kernels::packed::{
+    col_panels, gate_panels, pack_col_panels_t, pack_gate_panels, panel, tile, LANES, MAX_ROWS,
+    PANEL,
+};
+use crate::kernels::team::{SharedMut, Team};
 use crate::params::{DirParams, DirParamsMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Forward over the sequence.
 /// - `y: [T, B, ys]` out: this direction's columns `ycol..ycol+H_out`. `tape` out.
@@ -33,6 +41,8 @@ pub(crate) fn forward(
         c_prev,
         c_last,
         r,
+        fused,
+        sums,
         ..
     } = tape;
     resize_for_overwrite(gates, d.t * bg);
@@ -41,9 +51,33 @@ pub(crate) fn forward(
     resize_for_overwrite(c_prev, d.t * bh);
     reset(c_last, bh);
     reset(r, if w.w_hr.is_some() { d.t * bh } else { 0 });
-    input_projection(gates, x, w, true, d);
     row_mut(h_prev, d.first(), bho).copy_from_slice(h0);
     row_mut(c_prev, d.first(), bh).copy_from_slice(c0);
+    if w.w_hr.is_none() && d.b <= FUSED_MAX_B {
+        if !input_in_loop(d) {
+            input_projection(gates, x, w, true, d);
+        }
+        let fw = fused.get(d.version, |f| f.pack(w, d));
+        resize_for_overwrite(sums, team_size(d) * ROW_GROUP * PANEL);
+        let st = States {
+            h: SharedMut::new(h_prev),
+            h_last: SharedMut::new(h_last),
+            c: SharedMut::new(c_prev),
+            c_last: SharedMut::new(c_last),
+        };
+        fused_forward(
+            SharedMut::new(y),
+            SharedMut::new(gates),
+            &st,
+            SharedMut::new(sums),
+            x,
+            fw,
+            active,
+            d,
+        );
+        return;
+    }
+    input_projection(gates, x, w, true, d);
     let w_hh = MatRef::new(w.w_hh, d.h_out, d.g);
     for (t, next) in d.steps() {
         let act = row(active, t, d.b);
@@ -75,6 +109,267 @@ pub(crate) fn forward(
         write_output(y, h_new, act, t, d);
     }
 }
+
+/// Per-step multiply-adds of the recurrent product below which the fused loops run on one
+/// thread (a barrier per step costs more than a second core saves).
+const TEAM_MIN_MACS: usize = 1 << 15;
+
+/// Members of the team for a fused loop.
+fn team_size(d: &Dims) -> usize {
+    if d.threads > 1 && d.b * d.h_out * d.g >= TEAM_MIN_MACS {
+        d.threads
+    } else {
+        1
+    }
+}
+
+/// Member `m` of `n`'s share of `panels` panels.
+fn share(panels: usize, m: usize, n: usize) -> std::ops::Range<usize> {
+    panels * m / n..panels * (m + 1) / n
+}
+
+/// Most members a fused loop balances between (larger teams use this many).
+const MAX_MEMBERS: usize = 16;
+
+/// Hands out a step's panels: each member first takes its own [`share`] (whose weights stay in
+/// its cache from step to step), then helps with what is left of the others' shares, so a
+/// member on a slower or busier core does not hold the step back. Two sets of counters
+/// alternate by step: the set for step `s + 1` is reset during step `s`, when no member can
+/// still be using it (all passed the barrier ending step `s − 1`).
+struct PanelQueue {
+    panels: usize,
+    next: [[AtomicUsize; MAX_MEMBERS]; 2],
+}
+
+impl PanelQueue {
+    fn new(panels: usize) -> Self {
+        PanelQueue {
+            panels,
+            next: std::array::from_fn(|_| std::array::from_fn(|_| AtomicUsize::new(usize::MAX))),
+        }
+    }
+
+    /// Runs `f(panel)` for the panels member `m` of `n` claims in step `s` (every panel is
+    /// claimed by exactly one member per step).
+    fn for_each(&self, s: usize, m: usize, n: usize, mut f: impl FnMut(usize)) {
+        let n = n.min(MAX_MEMBERS);
+        if m >= n {
+            return;
+        }
+        let start = |o: usize| share(self.panels, o, n).start;
+        if s == 0 {
+            // Before the first barrier nobody has reset anything: the job started with every
+            // counter at MAX, so the first claim of a share initialises it.
+            for o in 0..n {
+                let _ = self.next[0][o].compare_exchange(
+                    usize::MAX,
+                    start(o),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+        }
+        self.next[(s + 1) % 2][m].store(start(m), Ordering::Release);
+        let cur = &self.next[s % 2];
+        for o in (0..n).map(|k| (m + k) % n) {
+            let end = share(self.panels, o, n).end;
+            loop {
+                let p = cur[o].fetch_add(1, Ordering::AcqRel);
+                if p >= end {
+                    break;
+                }
+                f(p);
+            }
+        }
+    }
+}
+
+/// The state tapes the fused loops share between the team: `h, c: [T, B, H]` (the state
+/// entering each step) and `h_last, c_last: [B, H]`.
+struct States {
+    h: SharedMut,
+    h_last: SharedMut,
+    c: SharedMut,
+    c_last: SharedMut,
+}
+
+impl States {
+    /// `[n]` values at `at` (an offset inside a `[B, H]` state) of the state step `t` wrote
+    /// (`next`'s row, or the last state): `(h, c)`.
+    ///
+    /// # Safety
+    /// Only the member owning those units may use them until the next barrier.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn after(
+        &self,
+        next: Option<usize>,
+        bh: usize,
+        at: usize,
+        n: usize,
+    ) -> (&mut [f32], &mut [f32]) {
+        match next {
+            Some(nx) => (
+                self.h.slice_mut(nx * bh + at, n),
+                self.c.slice_mut(nx * bh + at, n),
+            ),
+            None => (self.h_last.slice_mut(at, n), self.c_last.slice_mut(at, n)),
+        }
+    }
+}
+
+/// The weights of one direction packed for [`fused_forward`], made from one version.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FusedWeights {
+    /// `[gate_panels(H), In, 64]` `W_ih`.
+    ih: Vec<f32>,
+    /// `[gate_panels(H), H, 64]` `W_hh`.
+    hh: Vec<f32>,
+    /// `[gate_panels(H), 64]` `b_ih + b_hh` in the same panel order (zeros without biases).
+    bias: Vec<f32>,
+}
+
+impl FusedWeights {
+    fn pack(&mut self, w: &DirParams, d: &Dims) {
+        pack_gate_panels(&mut self.ih, w.w_ih, d.input, d.h);
+        pack_gate_panels(&mut self.hh, w.w_hh, d.h_out, d.h);
+        let mut b = vec![0.0; d.g];
+        for v in [w.b_ih, w.b_hh].into_iter().flatten() {
+            b.iter_mut().zip(v).for_each(|(a, x)| *a += x);
+        }
+        pack_gate_panels(&mut self.bias, &b, 1, d.h);
+    }
+}
+
+/// The recurrent loop without projection, fused and run by the team: member `m` owns the gate
+/// panels [`share`] gives it (16 hidden units each, all four gates). Each step it computes, for
+/// its units and a block of rows at a time, `b + x_t · W_ih + h_{t-1} · W_hh` with [`tile`]
+/// (the sums stay in registers), runs the cell on the tile, and writes its units of the gates,
+/// `c_t`, `h_t` and `y`. Its panels of both weights stay in its core's cache; one barrier per
+/// step publishes `h_t` to every member.
+/// - `y: [T, B, ys]` out; `gates: [T, B, 4H]` out: activations; `x: [T, B, In]`;
+///   `st` in: row `first` of `h` and `c`; out: every later row and the last states.
+/// - `fw` the packed weights; `active: [T, B]`.
+#[allow(clippy::too_many_arguments)]
+fn fused_forward(
+    y: SharedMut,
+    gates: SharedMut,
+    st: &States,
+    sums: SharedMut,
+    x: &[f32],
+    fw: &FusedWeights,
+    active: &[bool],
+    d: &Dims,
+) {
+    let (h, bh, inp) = (d.h, d.b * d.h, d.input);
+    let np = gate_panels(h);
+    let queue = PanelQueue::new(np);
+    let x_in_loop = input_in_loop(d);
+    Team::global().run(team_size(d), &|m, bar| {
+        // SAFETY: each member has its own `[ROW_GROUP, 64]` block of `sums`.
+        let acc = unsafe { sums.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
+        for (s, (t, next)) in d.steps().enumerate() {
+            let act = row(active, t, d.b);
+            let x_t = row(x, t, d.b * inp);
+            // SAFETY (every slice below): row t of the state tapes was written before the last
+            // barrier (or before the job) and nobody writes it this step; the other slices are
+            // this member's units (panels `mine`) of this step's rows, which no other member
+            // touches.
+            let h_in = unsafe { st.h.slice(t * bh, bh) };
+            queue.for_each(s, m, bar.members(), |p| {
+                let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
+                for g0 in (0..d.b).step_by(ROW_GROUP) {
+                    let rg = g0..(g0 + ROW_GROUP).min(d.b);
+                    let acc = &mut acc[..rg.len() * PANEL];
+                    let hh = (h_in, h, panel(&fw.hh, p, h));
+                    let sources = if x_in_loop {
+                        for a in acc.chunks_exact_mut(PANEL) {
+                            a.copy_from_slice(&fw.bias[p * PANEL..(p + 1) * PANEL]);
+                        }
+                        [Some((x_t, inp, panel(&fw.ih, p, inp))), Some(hh)]
+                    } else {
+                        // The input side (bias included) is already in `gates`.
+                        for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
+                            let at = (t * d.b + b) * d.g + u0;
+                            for q in 0..4 {
+                                // SAFETY: this member's units of this step's rows.
+                                let pre = unsafe { gates.slice(at + q * h, nu) };
+                                a[q * LANES..q * LANES + nu].copy_from_slice(pre);
+                            }
+                        }
+                        [None, Some(hh)]
+                    };
+                    // The group's sums, KC rows of the panel at a time: the panel block, the
+                    // sums and the rows of A they use stay in L1 meanwhile.
+                    for (src, k, pan) in sources.into_iter().flatten() {
+                        for k0 in (0..k).step_by(KC) {
+                            let kc = KC.min(k - k0);
+                            for r0 in rg.clone().step_by(MAX_ROWS) {
+                                let rows = MAX_ROWS.min(rg.end - r0);
+                                tile(
+                                    &mut acc[(r0 - g0) * PANEL..],
+                                    &src[r0 * k + k0..],
+                                    k,
+                                    kc,
+                                    &pan[k0 * PANEL..],
+                                    rows,
+                                    true,
+                                );
+                            }
+                        }
+                    }
+                    for b in rg.clone() {
+                        let at = b * h + u0;
+                        let c_in = unsafe { st.c.slice(t * bh + at, nu) };
+                        let (h_new, c_new) = unsafe { st.after(next, bh, at, nu) };
+                        let y_out = unsafe { y.slice_mut((t * d.b + b) * d.ys + d.ycol + u0, nu) };
+                        if !act[b] {
+                            c_new.copy_from_slice(c_in);
+                            h_new.copy_from_slice(&h_in[at..at + nu]);
+                            y_out.fill(0.0);
+                            continue;
+                        }
+                        let gi = (t * d.b + b) * d.g + u0;
+                        let g = unsafe {
+                            [
+                                gates.slice_mut(gi, nu),
+                                gates.slice_mut(gi + h, nu),
+                                gates.slice_mut(gi + 2 * h, nu),
+                                gates.slice_mut(gi + 3 * h, nu),
+                            ]
+                        };
+                        let sum = &acc[(b - g0) * PANEL..];
+                        lstm_units_forward(g, sum, LANES, c_new, h_new, c_in);
+                        y_out.copy_from_slice(h_new);
+                    }
+                }
+            });
+            bar.wait();
+        }
+    });
+}
+
+/// Whether the fused loop computes the input side `x_t · W_ih` itself, step by step (its
+/// weights then stay in cache next to `W_hh`), rather than reading it from one large product
+/// over all steps made before the loop, which is faster for a single row (a product of one row
+/// is bound by reading the weights) and for large batches.
+/// A single step (streaming) always takes it in the loop: one pass over the weights either way,
+/// and the team shares it.
+fn input_in_loop(d: &Dims) -> bool {
+    d.t == 1 || (2..=INPUT_IN_LOOP_MAX_B).contains(&d.b)
+}
+
+/// The largest batch the fused forward runs: above it one product per step over the whole
+/// batch (the GEMM crate) measured as fast or faster.
+const FUSED_MAX_B: usize = 64;
+
+/// The largest batch whose input side [`fused_forward`] computes in the loop.
+const INPUT_IN_LOOP_MAX_B: usize = 64;
+
+/// Rows of a packed panel one pass over a group of rows of `A` uses (a `KC × 64` block, 32 KiB).
+const KC: usize = 128;
+
+/// Rows of `A` (batch rows) one pass over a panel block serves: their sums (12 KiB) stay in L1.
+const ROW_GROUP: usize = 48;
 
 /// The fused forward kernel over a step's `B` rows, split between two threads when there are
 /// enough of them (the products around it already use both cores).
@@ -168,13 +463,36 @@ pub(crate) fn backward(
         dh_all,
         w_hh_t,
         w_ih_t,
+        packed_t,
+        sums,
         ..
     } = s;
-    reset(dg, d.t * bg);
     dh.clear();
     dh.extend_from_slice(d_hn);
     dc.clear();
     dc.extend_from_slice(d_cn);
+    if w.w_hr.is_none() && d.b <= FUSED_MAX_B {
+        resize_for_overwrite(dg, d.t * bg);
+        let wt = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h_out, d.g));
+        resize_for_overwrite(sums, team_size(d) * ROW_GROUP * PANEL);
+        fused_backward(
+            SharedMut::new(dg),
+            SharedMut::new(dh),
+            SharedMut::new(dc),
+            SharedMut::new(sums),
+            wt,
+            tape,
+            d_y,
+            active,
+            d,
+        );
+        d_h0.copy_from_slice(dh);
+        d_c0.copy_from_slice(dc);
+        input_projection_backward(d_x, gw, w_ih_t, dg, x, w, true, d);
+        recurrent_weight_grad(gw.w_hh, &tape.h_prev, dg, d);
+        return;
+    }
+    reset(dg, d.t * bg);
     reset(dr, if w.w_hr.is_some() { bh } else { 0 });
     reset(dh_all, if w.w_hr.is_some() { d.t * bho } else { 0 });
     transpose_into(w_hh_t, w.w_hh, d.h_out, d.g);
@@ -222,4 +540,117 @@ pub(crate) fn backward(
             d.threads,
         );
     }
+}
+
+/// [`fused_forward`]'s mirror, run by the team: each step, (1) for 64 units at a time, adds
+/// the output gradient to `d_h` and runs the cell backward, giving those units' `d_gates_t`
+/// and `d_c_{t-1}`; then, after a barrier, (2) for 64 units at a time,
+/// `d_h_{t-1} = d_gates_t · W_hhᵀ` over the packed transpose (inactive rows keep `d_h`). A
+/// second barrier ends the step.
+/// - `dg: [T, B, 4H]` out; `dh, dc: [B, H]` in: gradients at the last step, out: at the
+///   first; `sums: [members, ROW_GROUP, 64]` scratch; `wt: [col_panels(H), 4H, 64]` `W_hhᵀ`.
+/// - `tape` from the forward, `d_y: [T, B, ys]`, `active: [T, B]`.
+#[allow(clippy::too_many_arguments)]
+fn fused_backward(
+    dg: SharedMut,
+    dh: SharedMut,
+    dc: SharedMut,
+    sums: SharedMut,
+    wt: &[f32],
+    tape: &DirTape,
+    d_y: &[f32],
+    active: &[bool],
+    d: &Dims,
+) {
+    let (h, g4, bh) = (d.h, d.g, d.b * d.h);
+    let np = col_panels(h);
+    let (cell_queue, product_queue) = (PanelQueue::new(np), PanelQueue::new(np));
+    Team::global().run(team_size(d), &|m, bar| {
+        // SAFETY: each member has its own `[ROW_GROUP, 64]` block of `sums`.
+        let acc = unsafe { sums.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
+        for (s, (t, next)) in d.steps().rev().enumerate() {
+            let act = row(active, t, d.b);
+            let g_t = row(&tape.gates, t, d.b * g4);
+            let c_in = row(&tape.c_prev, t, bh);
+            let c_t = state_after(&tape.c_prev, &tape.c_last, bh, next);
+            // (1) The cell, for the units of the claimed panels. SAFETY (both phases): a
+            // claimed panel's units of `dh`, `dc` and this step's `dg` are touched by the
+            // claiming member only until the next barrier; phase (2) reads all of `dg_t`,
+            // which phase (1) finished before the barrier between them.
+            cell_queue.for_each(s, m, bar.members(), |p| {
+                let (j0, n) = (p * PANEL, PANEL.min(h - p * PANEL));
+                for (b, &on) in act.iter().enumerate() {
+                    let at = b * h + j0;
+                    let gi = (t * d.b + b) * g4 + j0;
+                    let dgs = unsafe {
+                        [
+                            dg.slice_mut(gi, n),
+                            dg.slice_mut(gi + h, n),
+                            dg.slice_mut(gi + 2 * h, n),
+                            dg.slice_mut(gi + 3 * h, n),
+                        ]
+                    };
+                    if !on {
+                        dgs.into_iter().for_each(|v| v.fill(0.0));
+                        continue;
+                    }
+                    let (dh_b, dc_b) = unsafe { (dh.slice_mut(at, n), dc.slice_mut(at, n)) };
+                    let yo = (t * d.b + b) * d.ys + d.ycol + j0;
+                    dh_b.iter_mut()
+                        .zip(&d_y[yo..yo + n])
+                        .for_each(|(a, g)| *a += g);
+                    let gb = b * g4 + j0;
+                    let gates = [
+                        &g_t[gb..gb + n],
+                        &g_t[gb + h..gb + h + n],
+                        &g_t[gb + 2 * h..gb + 2 * h + n],
+                        &g_t[gb + 3 * h..gb + 3 * h + n],
+                    ];
+                    lstm_units_backward(
+                        dgs,
+                        dc_b,
+                        dh_b,
+                        gates,
+                        &c_t[at..at + n],
+                        &c_in[at..at + n],
+                    );
+                    // Active rows' d_h is all from the product below.
+                    dh_b.fill(0.0);
+                }
+            });
+            bar.wait();
+            // (2) d_h_{t-1} (+)= d_gates_t · W_hhᵀ for the claimed panels' units.
+            let dg_t = unsafe { dg.slice(t * d.b * g4, d.b * g4) };
+            product_queue.for_each(s, m, bar.members(), |p| {
+                let (j0, n) = (p * PANEL, PANEL.min(h - p * PANEL));
+                let pan = panel(wt, p, g4);
+                for r0 in (0..d.b).step_by(ROW_GROUP) {
+                    let rg = r0..(r0 + ROW_GROUP).min(d.b);
+                    let acc = &mut acc[..rg.len() * PANEL];
+                    for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
+                        a[..n].copy_from_slice(unsafe { dh.slice(b * h + j0, n) });
+                    }
+                    for k0 in (0..g4).step_by(KC) {
+                        let kc = KC.min(g4 - k0);
+                        for rb in rg.clone().step_by(MAX_ROWS) {
+                            let rows = MAX_ROWS.min(rg.end - rb);
+                            tile(
+                                &mut acc[(rb - r0) * PANEL..],
+                                &dg_t[rb * g4 + k0..],
+                                g4,
+                                kc,
+                                &pan[k0 * PANEL..],
+                                rows,
+                                true,
+                            );
+                        }
+                    }
+                    for (b, a) in rg.clone().zip(acc.chunks_exact(PANEL)) {
+                        unsafe { dh.slice_mut(b * h + j0, n) }.copy_from_slice(&a[..n]);
+                    }
+                }
+            });
+            bar.wait();
+        }
+    });
 }

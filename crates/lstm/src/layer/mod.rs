@@ -68,6 +68,9 @@ pub(crate) struct Dims {
     pub reverse: bool,
     /// Threads for the products.
     pub threads: usize,
+    /// The version of the weights ([`crate::Stack`] renumbers them on every change): packed
+    /// copies in a tape made from the same version are reused. 0: unknown, always re-pack.
+    pub version: u64,
 }
 
 impl Dims {
@@ -113,6 +116,30 @@ pub(crate) struct DirTape {
     pub ghn: Vec<f32>,
     /// `[B, 3H]` per-step hidden product (GRU forward scratch).
     pub gh: Vec<f32>,
+    /// The weights packed for the fused LSTM loop, kept across calls while the weights keep
+    /// their version.
+    pub fused: Packed<lstm::FusedWeights>,
+    /// `[members, B, 64]` each team member's running sums in the fused loops.
+    pub sums: Vec<f32>,
+}
+
+/// A packed copy of weights and the weights' version it was made from (0: none).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Packed<P> {
+    data: P,
+    version: u64,
+}
+
+impl<P> Packed<P> {
+    /// The packed data for weights of `version`, re-packed by `pack` unless already current
+    /// (version 0 always re-packs).
+    pub fn get(&mut self, version: u64, pack: impl FnOnce(&mut P)) -> &P {
+        if version == 0 || self.version != version {
+            pack(&mut self.data);
+            self.version = version;
+        }
+        &self.data
+    }
 }
 
 /// Backward scratch for one `(layer, direction)`, reused across calls.
@@ -135,6 +162,10 @@ pub(crate) struct BwdScratch {
     pub w_hh_t: Vec<f32>,
     /// `[G, In]` `W_ih` transposed, for `d_X = d_gates · W_ihᵀ`.
     pub w_ih_t: Vec<f32>,
+    /// `W_hhᵀ` packed in column panels for the fused backward loop (LSTM).
+    pub packed_t: Packed<Vec<f32>>,
+    /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused backward loop.
+    pub sums: Vec<f32>,
 }
 
 /// `dst[c, r] = src[r, c]` with `src: [rows, cols]`; `dst` is resized to `[cols, rows]`.
@@ -278,7 +309,7 @@ pub(crate) fn input_projection(
 }
 
 /// Backward of [`input_projection`]: `d_W_ih += Xᵀ·d_g`, `d_b_ih (and d_b_hh if folded) += Σ d_g`,
-/// `d_x += d_g · W_ihᵀ` — one GEMM each over all `T·B` rows.
+/// `d_x += d_g · W_ihᵀ` (skipped when `d_x` is empty) — one GEMM each over all `T·B` rows.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn input_projection_backward(
     d_x: &mut [f32],
@@ -306,6 +337,9 @@ pub(crate) fn input_projection_backward(
         if let Some(db) = gw.b_hh.as_deref_mut() {
             col_sum(db, d_g, d.g);
         }
+    }
+    if d_x.is_empty() {
+        return; // the caller does not want ∂L/∂x
     }
     transpose_into(w_ih_t, w.w_ih, d.input, d.g);
     matmul(

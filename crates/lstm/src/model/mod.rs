@@ -481,6 +481,8 @@ impl Model {
             threads,
         );
         let (nl, nd, ho) = (cfg.rnn.num_layers, cfg.rnn.directions(), cfg.rnn.h_out());
+        // ∂L/∂x is needed only to train an embedding below the stack.
+        tape.stack.set_input_grad(e > 0);
         let ig = match cfg.head {
             HeadKind::EveryStep => {
                 let d_y = Tensor::new("d_y", &[t, b, k], d_feats)?;

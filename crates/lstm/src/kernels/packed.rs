@@ -1,0 +1,344 @@
+//! Pre-packed weights and the register-tiled product over them: the recurrent product of every
+//! step (`h · W_hh`, and `d_gates · W_hhᵀ` in backward) without re-packing the matrix each step.
+//!
+//! A packed matrix is a list of *panels*. Each panel holds `K` rows of [`PANEL`] = 64 columns,
+//! row-major and contiguous: four *groups* of 16 lanes (one AVX-512 register each). Which source
+//! columns a group holds is up to the packer:
+//! - [`pack_gate_panels`]: panel `p` holds the four gates `i, f, g, o` of hidden units
+//!   `16p .. 16p+16`, so one tile of the product has everything the LSTM cell needs for those
+//!   units;
+//! - [`pack_col_panels`]: panel `p` holds columns `64p .. 64p+64` in order.
+//!
+//! Lanes past the end of the source are zero. [`tile`] computes `out[M, 64] = A[M, K] · panel`
+//! for up to [`MAX_ROWS`] rows of `A` at once, keeping the `M × 64` sums in registers.
+
+/// Lanes in a group (one AVX-512 register of f32).
+pub const LANES: usize = 16;
+/// Groups in a panel.
+pub const GROUPS: usize = 4;
+/// Columns in a panel.
+pub const PANEL: usize = LANES * GROUPS;
+/// Most rows of `A` one [`tile`] call handles (24 accumulator registers of 32).
+pub const MAX_ROWS: usize = 6;
+
+/// Panels needed for `n` hidden units ([`pack_gate_panels`]).
+pub fn gate_panels(h: usize) -> usize {
+    h.div_ceil(LANES)
+}
+
+/// Panels needed for `n` columns ([`pack_col_panels`]).
+pub fn col_panels(n: usize) -> usize {
+    n.div_ceil(PANEL)
+}
+
+/// Packs `w: [K, 4H]` (gate blocks `i, f, g, o` of `H` columns each) into `[gate_panels(H), K,
+/// 64]`: panel `p`, group `q`, lane `l` is column `q·H + 16p + l` (zero where `16p + l ≥ H`).
+pub fn pack_gate_panels(dst: &mut Vec<f32>, w: &[f32], k: usize, h: usize) {
+    let np = gate_panels(h);
+    assert_eq!(
+        w.len(),
+        k * 4 * h,
+        "pack_gate_panels: w is not [{k}, 4·{h}]"
+    );
+    dst.clear();
+    dst.resize(np * k * PANEL, 0.0);
+    for p in 0..np {
+        let (u0, valid) = (p * LANES, LANES.min(h - p * LANES));
+        for kk in 0..k {
+            let src = &w[kk * 4 * h..(kk + 1) * 4 * h];
+            let out = &mut dst[(p * k + kk) * PANEL..(p * k + kk + 1) * PANEL];
+            for q in 0..GROUPS {
+                out[q * LANES..q * LANES + valid]
+                    .copy_from_slice(&src[q * h + u0..q * h + u0 + valid]);
+            }
+        }
+    }
+}
+
+/// Packs the transpose of `w: [N, K]` (that is, the `[K, N]` matrix `wᵀ`) into
+/// `[col_panels(N), K, 64]`: panel `p`, column `c` is column `64p + c` of `wᵀ` (row `64p + c`
+/// of `w`), zero past `N`.
+pub fn pack_col_panels_t(dst: &mut Vec<f32>, w: &[f32], n: usize, k: usize) {
+    let np = col_panels(n);
+    assert_eq!(w.len(), n * k, "pack_col_panels_t: w is not [{n}, {k}]");
+    dst.clear();
+    dst.resize(np * k * PANEL, 0.0);
+    for j in 0..n {
+        let (p, c) = (j / PANEL, j % PANEL);
+        let src = &w[j * k..(j + 1) * k];
+        let base = p * k * PANEL + c;
+        for (kk, &v) in src.iter().enumerate() {
+            dst[base + kk * PANEL] = v;
+        }
+    }
+}
+
+/// Packs `w: [K, N]` into `[col_panels(N), K, 64]`: panel `p`, column `c` is column `64p + c`.
+pub fn pack_col_panels(dst: &mut Vec<f32>, w: &[f32], k: usize, n: usize) {
+    let np = col_panels(n);
+    assert_eq!(w.len(), k * n, "pack_col_panels: w is not [{k}, {n}]");
+    dst.clear();
+    dst.resize(np * k * PANEL, 0.0);
+    for p in 0..np {
+        let (c0, valid) = (p * PANEL, PANEL.min(n - p * PANEL));
+        for kk in 0..k {
+            dst[(p * k + kk) * PANEL..(p * k + kk) * PANEL + valid]
+                .copy_from_slice(&w[kk * n + c0..kk * n + c0 + valid]);
+        }
+    }
+}
+
+/// Panel `p` of a packed matrix with `k` rows.
+pub fn panel(packed: &[f32], p: usize, k: usize) -> &[f32] {
+    &packed[p * k * PANEL..(p + 1) * k * PANEL]
+}
+
+/// `out[m, c] (+)= Σ_kk a[m·lda + kk] · panel[kk, c]` for `m < rows ≤ MAX_ROWS`, `c < 64`;
+/// `a` holds `rows` rows of `k` values, `lda` apart; `panel: [k, 64]`; `out: [rows, 64]`;
+/// `add`: accumulate into `out` instead of overwriting it.
+pub fn tile(
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[f32],
+    rows: usize,
+    add: bool,
+) {
+    tile_isa(super::Isa::detect(), out, a, lda, k, panel, rows, add)
+}
+
+/// [`tile`] with a chosen variant (portable if the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+pub fn tile_isa(
+    isa: super::Isa,
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[f32],
+    rows: usize,
+    add: bool,
+) {
+    assert!(
+        (1..=MAX_ROWS).contains(&rows),
+        "tile: rows {rows} not in 1..={MAX_ROWS}"
+    );
+    assert!(
+        out.len() >= rows * PANEL,
+        "tile: out holds fewer than {rows} rows"
+    );
+    assert!(
+        panel.len() >= k * PANEL,
+        "tile: panel holds fewer than {k} rows"
+    );
+    assert!(
+        k == 0 || a.len() >= (rows - 1) * lda + k,
+        "tile: a holds fewer than {rows} rows of {k}"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if isa == super::Isa::Avx512 && isa.available() {
+        // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access.
+        unsafe {
+            let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
+            match rows {
+                1 => avx512::tile::<1>(o, ap, lda, k, pp, add),
+                2 => avx512::tile::<2>(o, ap, lda, k, pp, add),
+                3 => avx512::tile::<3>(o, ap, lda, k, pp, add),
+                4 => avx512::tile::<4>(o, ap, lda, k, pp, add),
+                5 => avx512::tile::<5>(o, ap, lda, k, pp, add),
+                _ => avx512::tile::<6>(o, ap, lda, k, pp, add),
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa != super::Isa::Portable && super::Isa::Avx2.available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked).
+        unsafe { tile_avx2(out, a, lda, k, panel, rows, add) };
+        return;
+    }
+    tile_body(out, a, lda, k, panel, rows, add)
+}
+
+/// The portable tile: 16-lane chunks the compiler vectorises.
+#[inline(always)]
+fn tile_body(
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[f32],
+    rows: usize,
+    add: bool,
+) {
+    for m in 0..rows {
+        let acc = &mut out[m * PANEL..(m + 1) * PANEL];
+        if !add {
+            acc.fill(0.0);
+        }
+        let am = &a[m * lda..m * lda + k];
+        // Two groups at a time keep the sums in registers on AVX2 (4 × 8 lanes … 8 registers).
+        for half in 0..2 {
+            let mut s = [0.0f32; PANEL / 2];
+            s.copy_from_slice(&acc[half * PANEL / 2..(half + 1) * PANEL / 2]);
+            for (kk, &av) in am.iter().enumerate() {
+                let p = &panel[kk * PANEL + half * PANEL / 2..kk * PANEL + (half + 1) * PANEL / 2];
+                for c in 0..PANEL / 2 {
+                    s[c] += av * p[c];
+                }
+            }
+            acc[half * PANEL / 2..(half + 1) * PANEL / 2].copy_from_slice(&s);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2(
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[f32],
+    rows: usize,
+    add: bool,
+) {
+    tile_body(out, a, lda, k, panel, rows, add)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::PANEL;
+    use std::arch::x86_64::*;
+
+    /// `M` rows × 64 columns in 4·M registers; one pass over `k`.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` readable for `(M−1)·lda + k`, `panel` for `k·64`, `out` writable for `M·64`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile<const M: usize>(
+        out: *mut f32,
+        a: *const f32,
+        lda: usize,
+        k: usize,
+        panel: *const f32,
+        add: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 4]; M];
+        if add {
+            for (m, row) in acc.iter_mut().enumerate() {
+                for (q, v) in row.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(out.add(m * PANEL + q * 16));
+                }
+            }
+        }
+        for kk in 0..k {
+            let p = panel.add(kk * PANEL);
+            let b0 = _mm512_loadu_ps(p);
+            let b1 = _mm512_loadu_ps(p.add(16));
+            let b2 = _mm512_loadu_ps(p.add(32));
+            let b3 = _mm512_loadu_ps(p.add(48));
+            for (m, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(m * lda + kk));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+                row[2] = _mm512_fmadd_ps(av, b2, row[2]);
+                row[3] = _mm512_fmadd_ps(av, b3, row[3]);
+            }
+        }
+        for (m, row) in acc.iter().enumerate() {
+            for (q, v) in row.iter().enumerate() {
+                _mm512_storeu_ps(out.add(m * PANEL + q * 16), *v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{test_vals, Isa};
+
+    #[test]
+    fn gate_panels_put_each_units_four_gates_in_one_panel() {
+        let (k, h) = (3, 20);
+        let w = test_vals(k * 4 * h, 1, 1.0);
+        let mut p = Vec::new();
+        pack_gate_panels(&mut p, &w, k, h);
+        assert_eq!(p.len(), 2 * k * PANEL);
+        for pi in 0..2 {
+            for kk in 0..k {
+                for q in 0..4 {
+                    for l in 0..LANES {
+                        let got = p[(pi * k + kk) * PANEL + q * LANES + l];
+                        let u = pi * LANES + l;
+                        let want = if u < h {
+                            w[kk * 4 * h + q * h + u]
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(got, want, "panel {pi} row {kk} gate {q} lane {l}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn col_panels_and_transposed_col_panels_agree() {
+        let (k, n) = (5, 70);
+        let w = test_vals(k * n, 2, 1.0); // [k, n]
+        let mut wt = vec![0.0; n * k]; // [n, k]
+        for r in 0..k {
+            for c in 0..n {
+                wt[c * k + r] = w[r * n + c];
+            }
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        pack_col_panels(&mut a, &w, k, n);
+        pack_col_panels_t(&mut b, &wt, n, k);
+        assert_eq!(a, b);
+        for kk in 0..k {
+            for c in 0..2 * PANEL {
+                let got = a[(c / PANEL * k + kk) * PANEL + c % PANEL];
+                let want = if c < n { w[kk * n + c] } else { 0.0 };
+                assert_eq!(got, want, "row {kk} column {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn tile_matches_a_plain_product_for_every_variant_and_row_count() {
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
+            for k in [0, 1, 7, 64, 257] {
+                let lda = k + 3;
+                let a = test_vals(MAX_ROWS * lda, 3, 1.0);
+                let panel = test_vals(k * PANEL, 4, 1.0);
+                for (rows, add) in (1..=MAX_ROWS).flat_map(|r| [(r, false), (r, true)]) {
+                    let init = test_vals(rows * PANEL, 5, 1.0);
+                    let mut out = if add {
+                        init.clone()
+                    } else {
+                        vec![f32::NAN; rows * PANEL]
+                    };
+                    tile_isa(isa, &mut out, &a, lda, k, &panel, rows, add);
+                    for m in 0..rows {
+                        for c in 0..PANEL {
+                            let base = if add { init[m * PANEL + c] as f64 } else { 0.0 };
+                            let want: f64 = base
+                                + (0..k)
+                                    .map(|kk| a[m * lda + kk] as f64 * panel[kk * PANEL + c] as f64)
+                                    .sum::<f64>();
+                            let got = out[m * PANEL + c] as f64;
+                            assert!(
+                                (got - want).abs() <= 1e-5 * (1.0 + want.abs()) * (k.max(1) as f64).sqrt(),
+                                "{isa:?} k={k} rows={rows} add={add}: out[{m}, {c}] expected {want}, got {got}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

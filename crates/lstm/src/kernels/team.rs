@@ -1,0 +1,380 @@
+//! A team of threads that run one job together, for the fused recurrent loops: every member
+//! runs the same closure with its own index, and members meet at a spinning [`Barrier`] once per
+//! time step. The helper threads are created once per process and kept; after a job they spin a
+//! short while before sleeping, so back-to-back calls (a streaming step, the next layer) find
+//! them awake and each member keeps its share of the weights in its own cache.
+//!
+//! Only one job runs at a time. A call made while the team is busy (another thread's job, or
+//! a job started from inside a job) runs alone on the calling thread with a team of one, so a
+//! caller never waits for another and can never deadlock on the barrier.
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a helper stays awake (spinning, then yielding) after a job before it sleeps.
+const LINGER: Duration = Duration::from_micros(300);
+
+/// Spin iterations before a waiting member starts yielding its core to other threads.
+const SPINS_BEFORE_YIELD: u32 = 1 << 12;
+
+/// A spinning barrier for the members of one job.
+#[derive(Debug)]
+pub struct Barrier {
+    n: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl Barrier {
+    fn new(n: usize) -> Self {
+        Barrier {
+            n,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    /// Members in the job.
+    pub fn members(&self) -> usize {
+        self.n
+    }
+
+    /// Waits until every member has called `wait` as often as this one. Everything a member
+    /// wrote before its call is visible to every member after it.
+    pub fn wait(&self) {
+        if self.n == 1 {
+            return;
+        }
+        let gen = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+        } else {
+            let mut spins = 0u32;
+            while self.generation.load(Ordering::Acquire) == gen {
+                backoff(&mut spins);
+            }
+        }
+    }
+}
+
+/// Spins, and after a while yields the core (the other member may have been descheduled).
+fn backoff(spins: &mut u32) {
+    if *spins < SPINS_BEFORE_YIELD {
+        *spins += 1;
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// The job the helpers run: `f(member, barrier)`.
+type Job<'a> = &'a (dyn Fn(usize, &Barrier) + Sync);
+
+/// What the caller publishes to the helpers.
+struct Shared {
+    /// Bumped once per job; helpers run a job when it moves.
+    epoch: AtomicUsize,
+    /// Points at the caller's `Job` (valid until `done` reaches the helper count).
+    job: AtomicPtr<Job<'static>>,
+    /// Points at the job's barrier.
+    barrier: AtomicPtr<Barrier>,
+    /// Helpers that finished the current job (or skipped it).
+    done: AtomicUsize,
+    /// Helpers asleep (or about to be) on `wake`.
+    sleeping: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// The process-wide team.
+pub struct Team {
+    shared: &'static Shared,
+    helpers: usize,
+    busy: AtomicBool,
+}
+
+impl std::fmt::Debug for Team {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Team {{ helpers: {} }}", self.helpers)
+    }
+}
+
+static TEAM: OnceLock<Team> = OnceLock::new();
+
+impl Team {
+    /// The team: one member per core (the caller and `cores − 1` helpers, created on first use).
+    pub fn global() -> &'static Team {
+        TEAM.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let shared: &'static Shared = Box::leak(Box::new(Shared {
+                epoch: AtomicUsize::new(0),
+                job: AtomicPtr::new(std::ptr::null_mut()),
+                barrier: AtomicPtr::new(std::ptr::null_mut()),
+                done: AtomicUsize::new(0),
+                sleeping: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                wake: Condvar::new(),
+            }));
+            let mut helpers = 0;
+            for member in 1..cores {
+                let spawned = std::thread::Builder::new()
+                    .name(format!("lstm-team-{member}"))
+                    .spawn(move || helper(shared, member));
+                if spawned.is_err() {
+                    break;
+                }
+                helpers += 1;
+            }
+            Team {
+                shared,
+                helpers,
+                busy: AtomicBool::new(false),
+            }
+        })
+    }
+
+    /// Most members a job can have.
+    pub fn capacity(&self) -> usize {
+        self.helpers + 1
+    }
+
+    /// Runs `f(member, barrier)` on `min(want, capacity)` members at once (member 0 is the
+    /// calling thread) and returns when all have finished. If the team is busy, runs `f(0, _)`
+    /// alone with a barrier of one.
+    pub fn run(&self, want: usize, f: &(dyn Fn(usize, &Barrier) + Sync)) {
+        let n = want.clamp(1, self.capacity());
+        if n == 1
+            || self
+                .busy
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            f(0, &Barrier::new(1));
+            return;
+        }
+        let barrier = Barrier::new(n);
+        let s = self.shared;
+        // The helpers read these after seeing the new epoch (SeqCst below orders them).
+        let job: Job<'_> = f;
+        // SAFETY: the pointer is only dereferenced by helpers between the epoch bump and their
+        // `done` increment, and this function does not return before every helper has counted
+        // itself done; so `job` and `barrier` outlive every use.
+        let job_ptr = &job as *const Job<'_> as *mut Job<'static>;
+        s.job.store(job_ptr, Ordering::Relaxed);
+        s.barrier.store(
+            &barrier as *const Barrier as *mut Barrier,
+            Ordering::Relaxed,
+        );
+        s.done.store(0, Ordering::Relaxed);
+        s.epoch.fetch_add(1, Ordering::SeqCst);
+        if s.sleeping.load(Ordering::SeqCst) > 0 {
+            let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            s.wake.notify_all();
+        }
+        // A panic in the caller's share must still wait for the helpers before unwinding past
+        // the job they point at.
+        struct WaitHelpers<'a>(&'a Shared, usize, &'a AtomicBool);
+        impl Drop for WaitHelpers<'_> {
+            fn drop(&mut self) {
+                let mut spins = 0u32;
+                while self.0.done.load(Ordering::Acquire) < self.1 {
+                    backoff(&mut spins);
+                }
+                self.2.store(false, Ordering::Release);
+            }
+        }
+        let _wait = WaitHelpers(s, self.helpers, &self.busy);
+        f(0, &barrier);
+    }
+}
+
+/// A helper's life: wait for an epoch, run its share if it is a member, count itself done.
+fn helper(s: &'static Shared, member: usize) {
+    // Helpers are created before the first job, when the epoch is 0: a helper that starts late
+    // still runs that job.
+    let mut seen = 0;
+    loop {
+        // Awake: spin, then yield, for LINGER; then sleep until the epoch moves.
+        let since = Instant::now();
+        let mut spins = 0u32;
+        while s.epoch.load(Ordering::SeqCst) == seen && since.elapsed() < LINGER {
+            backoff(&mut spins);
+        }
+        if s.epoch.load(Ordering::SeqCst) == seen {
+            let mut g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            s.sleeping.fetch_add(1, Ordering::SeqCst);
+            while s.epoch.load(Ordering::SeqCst) == seen {
+                g = s.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            s.sleeping.fetch_sub(1, Ordering::SeqCst);
+        }
+        seen = s.epoch.load(Ordering::SeqCst);
+        // SAFETY: see `Team::run`: both pointers stay valid until this helper counts itself done.
+        let barrier = unsafe { &*s.barrier.load(Ordering::Relaxed) };
+        if member < barrier.members() {
+            let job = unsafe { &*s.job.load(Ordering::Relaxed) };
+            // A panicking share would leave the others at the barrier forever: abort instead.
+            let ok =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(member, barrier)));
+            if ok.is_err() {
+                std::process::abort();
+            }
+        }
+        s.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// A raw view of a buffer that members of one job write in disjoint parts.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedMut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: `SharedMut` hands out slices only through `unsafe fn`s whose callers promise that no
+// two members touch the same element between two barriers unless both only read.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// Wraps `buf` for the duration of a job.
+    pub fn new(buf: &mut [f32]) -> Self {
+        SharedMut {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+        }
+    }
+
+    /// Elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Asks the CPU to bring `buf[start..start + len]` into cache (a hint: no effect on
+    /// results, nothing read or written; out-of-range parts are ignored).
+    #[inline(always)]
+    pub fn prefetch(&self, start: usize, len: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let end = (start + len).min(self.len);
+            let mut i = start;
+            while i < end {
+                // SAFETY: `i < len`, so the address lies inside the wrapped buffer; a prefetch
+                // never faults and changes no memory.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch::<_MM_HINT_T0>(self.ptr.add(i) as *const i8);
+                }
+                i += 16;
+            }
+            // The last element's line, when the stride of 16 skipped past it.
+            if end > start {
+                // SAFETY: as above.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch::<_MM_HINT_T0>(self.ptr.add(end - 1) as *const i8);
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (start, len);
+    }
+
+    /// `buf[range]`, mutable.
+    ///
+    /// # Safety
+    /// No other member may access any element of `range` until the next barrier, and the
+    /// wrapped buffer must outlive the use.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.len, "SharedMut: range out of bounds");
+        std::slice::from_raw_parts_mut(self.ptr.add(start), len)
+    }
+
+    /// `buf[range]`, read-only.
+    ///
+    /// # Safety
+    /// No member may write any element of `range` until the next barrier, and the wrapped
+    /// buffer must outlive the use.
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &[f32] {
+        assert!(start + len <= self.len, "SharedMut: range out of bounds");
+        std::slice::from_raw_parts(self.ptr.add(start), len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_see_each_others_writes_after_the_barrier() {
+        let team = Team::global();
+        let n = team.capacity();
+        let mut buf = vec![0.0f32; 64 * n];
+        let view = SharedMut::new(&mut buf);
+        let sums = Mutex::new(vec![0.0f32; n]);
+        for round in 0..50 {
+            team.run(n, &|m, bar| {
+                let k = bar.members();
+                for step in 0..20 {
+                    // Each member writes its own 64 values, then reads everyone's.
+                    let mine = unsafe { view.slice_mut(m * 64, 64) };
+                    mine.fill((round * 100 + step + m) as f32);
+                    bar.wait();
+                    let all = unsafe { view.slice(0, 64 * k) };
+                    for (j, v) in all.iter().enumerate() {
+                        let want = (round * 100 + step + j / 64) as f32;
+                        assert_eq!(*v, want, "member {m} step {step}: index {j}");
+                    }
+                    bar.wait();
+                }
+                sums.lock().unwrap()[m] += 1.0;
+            });
+        }
+        let sums = sums.into_inner().unwrap();
+        assert_eq!(sums[0], 50.0, "member 0 ran every job");
+        assert!(sums.iter().all(|&s| s == 50.0 || n == 1), "{sums:?}");
+    }
+
+    #[test]
+    fn a_job_started_inside_a_job_runs_alone() {
+        let team = Team::global();
+        let inner = AtomicUsize::new(0);
+        team.run(team.capacity(), &|m, _| {
+            if m == 0 {
+                team.run(2, &|im, bar| {
+                    assert_eq!((im, bar.members()), (0, 1));
+                    inner.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+        });
+        assert_eq!(inner.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn jobs_from_many_threads_all_complete() {
+        let count = AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for _ in 0..4 {
+                sc.spawn(|| {
+                    for _ in 0..200 {
+                        Team::global().run(8, &|m, bar| {
+                            bar.wait();
+                            if m == 0 {
+                                count.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 800);
+    }
+}
