@@ -5,6 +5,7 @@ use lstm::kernels::lstm_cell::lstm_cell_forward_isa;
 use lstm::kernels::Isa;
 use std::time::Instant;
 fn main() {
+    row_probe();
     tile_probe();
     let (b, h) = (64, 256);
     let pre: Vec<f32> = (0..b * 4 * h)
@@ -44,4 +45,29 @@ fn tile_probe() {
         let flops = (2 * MAX_ROWS * k * PANEL * reps) as f64;
         println!("tile K={k}: {:.1} GFLOP/s (one core)", flops / s / 1e9);
     }
+}
+
+/// One-row tiles over 1 MiB of panels (a streaming step's share at H = 256), cache-warm.
+#[allow(dead_code)]
+fn row_probe() {
+    use lstm::kernels::packed::{tile, PANEL};
+    let (k, np) = (512usize, 8usize);
+    let a: Vec<f32> = (0..k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let p: Vec<f32> = (0..np * k * PANEL).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut out = vec![0.0f32; PANEL];
+    let reps = 5000;
+    let t = Instant::now();
+    for _ in 0..reps {
+        for pi in 0..np {
+            tile(&mut out, &a, k, k, &p[pi * k * PANEL..], 1, false);
+            std::hint::black_box(&mut out);
+        }
+    }
+    let s = t.elapsed().as_secs_f64() / reps as f64;
+    println!(
+        "one-row tiles over {} KiB: {:.2} µs, {:.0} GB/s",
+        np * k * PANEL * 4 / 1024,
+        s * 1e6,
+        (np * k * PANEL * 4) as f64 / s / 1e9
+    );
 }

@@ -397,7 +397,8 @@ impl Stack {
             } else {
                 &below[l - 1].output
             };
-            reset(&mut lt.output, t * b * nd * ho);
+            // Every direction writes all of its columns of every step (zeros past a length).
+            layer::resize_for_overwrite(&mut lt.output, t * b * nd * ho);
             lt.dirs.resize_with(nd, DirTape::default);
             for dir in 0..nd {
                 let k = l * nd + dir;

@@ -42,14 +42,38 @@ mod mxcsr {
 impl FlushDenormals {
     /// Turns flushing on for this thread.
     pub fn new() -> Self {
+        Self::matching(true)
+    }
+
+    /// Whether this thread flushes subnormals now.
+    pub fn active() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            mxcsr::get() & mxcsr::FLUSH == mxcsr::FLUSH
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// Makes this thread flush subnormals exactly when `on` (as another thread does, for work
+    /// shared with it), until dropped.
+    pub fn matching(on: bool) -> Self {
         #[cfg(target_arch = "x86_64")]
         {
             let saved = mxcsr::get();
-            mxcsr::set(saved | mxcsr::FLUSH);
+            let v = if on {
+                saved | mxcsr::FLUSH
+            } else {
+                saved & !mxcsr::FLUSH
+            };
+            mxcsr::set(v);
             FlushDenormals { saved }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        FlushDenormals {}
+        {
+            let _ = on;
+            FlushDenormals {}
+        }
     }
 }
 

@@ -142,7 +142,7 @@ pub fn tile_isa(
         unsafe {
             let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
             match rows {
-                1 => avx512::tile::<1>(o, ap, lda, k, pp, add),
+                1 => avx512::tile1(o, ap, k, pp, add),
                 2 => avx512::tile::<2>(o, ap, lda, k, pp, add),
                 3 => avx512::tile::<3>(o, ap, lda, k, pp, add),
                 4 => avx512::tile::<4>(o, ap, lda, k, pp, add),
@@ -212,6 +212,61 @@ mod avx512 {
     use super::PANEL;
     use std::arch::x86_64::*;
 
+    /// Panel rows ahead that the one-row tile prefetches.
+    const PF_ROWS: usize = 16;
+
+    /// Panel rows ahead that the many-row tile prefetches.
+    const PF_ROWS_M: usize = 8;
+
+    /// One row: bound by reading the panel, so two sets of sums (even and odd `kk`) keep two
+    /// rows of the panel in flight instead of waiting on each FMA's result.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` readable for `k`, `panel` for `k·64`, `out` writable for 64.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile1(
+        out: *mut f32,
+        a: *const f32,
+        k: usize,
+        panel: *const f32,
+        add: bool,
+    ) {
+        let z = _mm512_setzero_ps();
+        let mut s0 = [z; 4];
+        let mut s1 = [z; 4];
+        if add {
+            for (q, v) in s0.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(out.add(q * 16));
+            }
+        }
+        let mut kk = 0;
+        while kk + 2 <= k {
+            let p = panel.add(kk * PANEL);
+            let a0 = _mm512_set1_ps(*a.add(kk));
+            let a1 = _mm512_set1_ps(*a.add(kk + 1));
+            // Two rows (8 lines) ahead of the hardware prefetcher.
+            let ahead = p.add(PF_ROWS * PANEL) as *const i8;
+            for l in 0..8 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+            }
+            for q in 0..4 {
+                s0[q] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(p.add(q * 16)), s0[q]);
+                s1[q] = _mm512_fmadd_ps(a1, _mm512_loadu_ps(p.add(PANEL + q * 16)), s1[q]);
+            }
+            kk += 2;
+        }
+        if kk < k {
+            let p = panel.add(kk * PANEL);
+            let a0 = _mm512_set1_ps(*a.add(kk));
+            for (q, v) in s0.iter_mut().enumerate() {
+                *v = _mm512_fmadd_ps(a0, _mm512_loadu_ps(p.add(q * 16)), *v);
+            }
+        }
+        for q in 0..4 {
+            _mm512_storeu_ps(out.add(q * 16), _mm512_add_ps(s0[q], s1[q]));
+        }
+    }
+
     /// `M` rows × 64 columns in 4·M registers; one pass over `k`.
     ///
     /// # Safety
@@ -239,6 +294,10 @@ mod avx512 {
             let b1 = _mm512_loadu_ps(p.add(16));
             let b2 = _mm512_loadu_ps(p.add(32));
             let b3 = _mm512_loadu_ps(p.add(48));
+            let ahead = p.add(PF_ROWS_M * PANEL) as *const i8;
+            for l in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+            }
             for (m, row) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(m * lda + kk));
                 row[0] = _mm512_fmadd_ps(av, b0, row[0]);

@@ -82,6 +82,9 @@ struct Shared {
     barrier: AtomicPtr<Barrier>,
     /// Helpers that finished the current job (or skipped it).
     done: AtomicUsize,
+    /// Whether the caller flushes subnormals: members follow it, so results do not depend on
+    /// which member computed what.
+    flush: AtomicBool,
     /// Helpers asleep (or about to be) on `wake`.
     sleeping: AtomicUsize,
     lock: Mutex<()>,
@@ -113,6 +116,7 @@ impl Team {
                 job: AtomicPtr::new(std::ptr::null_mut()),
                 barrier: AtomicPtr::new(std::ptr::null_mut()),
                 done: AtomicUsize::new(0),
+                flush: AtomicBool::new(false),
                 sleeping: AtomicUsize::new(0),
                 lock: Mutex::new(()),
                 wake: Condvar::new(),
@@ -168,6 +172,8 @@ impl Team {
             Ordering::Relaxed,
         );
         s.done.store(0, Ordering::Relaxed);
+        s.flush
+            .store(super::denormal::FlushDenormals::active(), Ordering::Relaxed);
         s.epoch.fetch_add(1, Ordering::SeqCst);
         if s.sleeping.load(Ordering::SeqCst) > 0 {
             let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -215,6 +221,7 @@ fn helper(s: &'static Shared, member: usize) {
         let barrier = unsafe { &*s.barrier.load(Ordering::Relaxed) };
         if member < barrier.members() {
             let job = unsafe { &*s.job.load(Ordering::Relaxed) };
+            let _fp = super::denormal::FlushDenormals::matching(s.flush.load(Ordering::Relaxed));
             // A panicking share would leave the others at the barrier forever: abort instead.
             let ok =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(member, barrier)));
@@ -312,6 +319,24 @@ impl SharedMut {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_follow_the_callers_subnormal_flushing() {
+        let team = Team::global();
+        for on in [true, false, true] {
+            let _g = crate::kernels::denormal::FlushDenormals::matching(on);
+            let seen = Mutex::new(Vec::new());
+            team.run(team.capacity(), &|m, _| {
+                let tiny = std::hint::black_box(f32::MIN_POSITIVE) * std::hint::black_box(0.5f32);
+                seen.lock().unwrap().push((m, tiny == 0.0));
+            });
+            for (m, flushed) in seen.into_inner().unwrap() {
+                if cfg!(target_arch = "x86_64") {
+                    assert_eq!(flushed, on, "member {m}: caller flushing {on}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn members_see_each_others_writes_after_the_barrier() {
