@@ -192,38 +192,155 @@ dispatch!(
     )
 );
 
-#[inline(always)]
-fn forward_units_body(
-    g: [&mut [f32]; 4],
-    acc: &[f32],
-    lanes: usize,
-    c: &mut [f32],
-    r: &mut [f32],
-    c_prev: &[f32],
-) {
-    let n = c.len();
-    let [gi, gf, gg, go] = g;
-    for (q, blk) in [&mut *gi, &mut *gf, &mut *gg, &mut *go]
-        .into_iter()
-        .enumerate()
-    {
-        blk[..n].copy_from_slice(&acc[q * lanes..q * lanes + n]);
-    }
-    forward_row(&mut gi[..n], gf, gg, go, c, r, c_prev);
+/// Where one group of rows' forward outputs live, for [`lstm_group_forward`] (`n ≤ 16` units
+/// per row): row `r` of the group has gate block `q` at `gates + r·gate_stride + q·h`, its
+/// states at `c_in, h_in, c_new, h_new + r·state_stride`, and its output at `y + r·y_stride`.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupOut {
+    /// First row's gate block `i` (out: activations).
+    pub gates: *mut f32,
+    /// Between rows of `gates` (4H).
+    pub gate_stride: usize,
+    /// Between gate blocks (H).
+    pub h: usize,
+    /// The state entering the step (in) and the new state (out).
+    pub c_in: *const f32,
+    /// See `c_in`.
+    pub h_in: *const f32,
+    /// See `c_in`.
+    pub c_new: *mut f32,
+    /// See `c_in`.
+    pub h_new: *mut f32,
+    /// Between rows of the states (H).
+    pub state_stride: usize,
+    /// First row's output (out: `h`, or 0 for an inactive row).
+    pub y: *mut f32,
+    /// Between rows of `y`.
+    pub y_stride: usize,
+    /// Units per row, at most 16.
+    pub n: usize,
 }
 
-dispatch!(
-    /// The forward step of one row for `n` units (a tile of the fused recurrent loop): the cell
-    /// on pre-activations held in a tile.
-    /// - `g`: the four gate blocks `i, f, g, o` of those units, `[n]` each, out: activations.
-    /// - `acc: [4, lanes]` the pre-activations of those units, gate `q` at `q·lanes`.
-    /// - `c, r: [n]` out: new cell state and `o ⊙ tanh(c)`; `c_prev: [n]`.
-    pub fn lstm_units_forward;
-    /// [`lstm_units_forward`] with a chosen variant (portable if the CPU lacks it).
-    pub fn lstm_units_forward_isa = forward_units_body(
-        g: [&mut [f32]; 4], acc: &[f32], lanes: usize, c: &mut [f32], r: &mut [f32], c_prev: &[f32]
-    )
-);
+/// The sums' lanes per gate in [`lstm_group_forward`]'s `acc` (one packed panel's group).
+const LANES: usize = 16;
+
+#[inline(always)]
+unsafe fn group_forward_body(acc: &[f32], o: GroupOut, active: &[bool]) {
+    use std::slice::{from_raw_parts, from_raw_parts_mut};
+    let n = o.n.min(LANES);
+    for (r, &on) in active.iter().enumerate() {
+        let sr = r * o.state_stride;
+        let c_in = from_raw_parts(o.c_in.add(sr), n);
+        let h_in = from_raw_parts(o.h_in.add(sr), n);
+        let c_new = from_raw_parts_mut(o.c_new.add(sr), n);
+        let h_new = from_raw_parts_mut(o.h_new.add(sr), n);
+        let y = from_raw_parts_mut(o.y.add(r * o.y_stride), n);
+        if !on {
+            c_new.copy_from_slice(c_in);
+            h_new.copy_from_slice(h_in);
+            y.fill(0.0);
+            continue;
+        }
+        let g0 = o.gates.add(r * o.gate_stride);
+        let gi = from_raw_parts_mut(g0, n);
+        let gf = from_raw_parts_mut(g0.add(o.h), n);
+        let gg = from_raw_parts_mut(g0.add(2 * o.h), n);
+        let go = from_raw_parts_mut(g0.add(3 * o.h), n);
+        let a = &acc[r * 4 * LANES..(r + 1) * 4 * LANES];
+        forward_sums_row(
+            &a[..n],
+            &a[LANES..LANES + n],
+            &a[2 * LANES..2 * LANES + n],
+            &a[3 * LANES..3 * LANES + n],
+            gi,
+            gf,
+            gg,
+            go,
+            c_in,
+            c_new,
+            h_new,
+            y,
+        );
+    }
+}
+
+/// One row of [`lstm_group_forward`]: every slice has length `n`. The slices are parameters so
+/// the compiler knows they do not overlap (and vectorises).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_sums_row(
+    ai: &[f32],
+    af: &[f32],
+    ag: &[f32],
+    ao: &[f32],
+    gi: &mut [f32],
+    gf: &mut [f32],
+    gg: &mut [f32],
+    go: &mut [f32],
+    c_in: &[f32],
+    c_new: &mut [f32],
+    h_new: &mut [f32],
+    y: &mut [f32],
+) {
+    let n = ai.len();
+    let (af, ag, ao, gi, gf, gg, go) = (
+        &af[..n],
+        &ag[..n],
+        &ao[..n],
+        &mut gi[..n],
+        &mut gf[..n],
+        &mut gg[..n],
+        &mut go[..n],
+    );
+    let (c_in, c_new, h_new, y) = (&c_in[..n], &mut c_new[..n], &mut h_new[..n], &mut y[..n]);
+    for j in 0..n {
+        let i = sigmoid(ai[j]);
+        let f = sigmoid(af[j]);
+        let g = tanh(ag[j]);
+        let ov = sigmoid(ao[j]);
+        let cn = f * c_in[j] + i * g;
+        let hv = ov * tanh(cn);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = g;
+        go[j] = ov;
+        c_new[j] = cn;
+        h_new[j] = hv;
+        y[j] = hv;
+    }
+}
+
+/// The forward step for a group of rows and up to 16 units (the epilogue of a tile of the
+/// fused recurrent loop): the cell on the pre-activations in `acc: [rows, 4, 16]` (gate `q` of
+/// row `r` at `r·64 + q·16`), for `rows = active.len()`; inactive rows keep their state and
+/// output 0.
+///
+/// # Safety
+/// Every place `o` names for rows `0..active.len()` (its `n` units) must be valid, and no
+/// other thread may touch the places written during the call.
+pub unsafe fn lstm_group_forward(acc: &[f32], o: GroupOut, active: &[bool]) {
+    assert!(
+        acc.len() >= active.len() * 4 * LANES,
+        "lstm_group_forward: acc too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        unsafe fn avx512(acc: &[f32], o: GroupOut, active: &[bool]) {
+            group_forward_body(acc, o, active)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(acc: &[f32], o: GroupOut, active: &[bool]) {
+            group_forward_body(acc, o, active)
+        }
+        match super::Isa::detect() {
+            super::Isa::Avx512 => return avx512(acc, o, active),
+            super::Isa::Avx2 => return avx2(acc, o, active),
+            super::Isa::Portable => {}
+        }
+    }
+    group_forward_body(acc, o, active)
+}
 
 #[inline(always)]
 fn backward_units_body(
@@ -338,6 +455,84 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn group_forward_matches_reference_with_inactive_rows() {
+        let (rows, h, u0, n) = (5, 20, 16, 4); // units 16..20 of 20: a partial group
+        let acc = vals(rows * 64, 11, 4.0);
+        let c_in = vals(rows * h, 12, 2.0);
+        let h_in = vals(rows * h, 13, 1.0);
+        let active = [true, false, true, true, false];
+        let (mut gates, mut c_new, mut h_new) = (
+            vec![7.0; rows * 4 * h],
+            vec![7.0; rows * h],
+            vec![7.0; rows * h],
+        );
+        let ys = h + 3;
+        let mut y = vec![7.0; rows * ys];
+        let o = GroupOut {
+            gates: gates[u0..].as_mut_ptr(),
+            gate_stride: 4 * h,
+            h,
+            c_in: c_in[u0..].as_ptr(),
+            h_in: h_in[u0..].as_ptr(),
+            c_new: c_new[u0..].as_mut_ptr(),
+            h_new: h_new[u0..].as_mut_ptr(),
+            state_stride: h,
+            y: y[1..].as_mut_ptr(),
+            y_stride: ys,
+            n,
+        };
+        // SAFETY: every place lies inside the vectors above (row 4's end: 4·h + u0 + n = h·5).
+        unsafe { lstm_group_forward(&acc, o, &active) };
+        for r in 0..rows {
+            let mut pre = vec![0.0f32; 4 * n];
+            for q in 0..4 {
+                pre[q * n..(q + 1) * n].copy_from_slice(&acc[r * 64 + q * 16..r * 64 + q * 16 + n]);
+            }
+            let (act, c_ref, h_ref) =
+                lstm_cell_forward_ref(&pre, &c_in[r * h + u0..r * h + u0 + n], n);
+            for j in 0..n {
+                let s = r * h + u0 + j;
+                let (cw, hw, yw) = if active[r] {
+                    (c_ref[j], h_ref[j], h_ref[j])
+                } else {
+                    (c_in[s] as f64, h_in[s] as f64, 0.0)
+                };
+                assert!(
+                    (c_new[s] as f64 - cw).abs() < 1e-6,
+                    "row {r} unit {j}: c expected {cw}, got {}",
+                    c_new[s]
+                );
+                assert!(
+                    (h_new[s] as f64 - hw).abs() < 1e-6,
+                    "row {r} unit {j}: h expected {hw}, got {}",
+                    h_new[s]
+                );
+                let yv = y[1 + r * ys + j] as f64;
+                assert!(
+                    (yv - yw).abs() < 1e-6,
+                    "row {r} unit {j}: y expected {yw}, got {yv}"
+                );
+                if active[r] {
+                    for q in 0..4 {
+                        let got = gates[r * 4 * h + q * h + u0 + j] as f64;
+                        assert!(
+                            (got - act[q * n + j]).abs() < 1e-6,
+                            "row {r} gate {q} unit {j}: expected {}, got {got}",
+                            act[q * n + j]
+                        );
+                    }
+                }
+            }
+            // Nothing outside the group's units is touched.
+            assert_eq!(
+                c_new[r * h],
+                7.0,
+                "row {r}: unit 0 of c must stay untouched"
+            );
         }
     }
 

@@ -294,6 +294,13 @@ impl SharedMut {
         let _ = (start, len);
     }
 
+    /// A raw pointer to element `at` (≤ len), for kernels that take raw places.
+    pub fn ptr_at(&self, at: usize) -> *mut f32 {
+        assert!(at <= self.len, "SharedMut: offset out of bounds");
+        // SAFETY: `at ≤ len` keeps the pointer inside (or one past) the wrapped buffer.
+        unsafe { self.ptr.add(at) }
+    }
+
     /// `buf[range]`, mutable.
     ///
     /// # Safety

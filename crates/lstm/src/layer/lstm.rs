@@ -9,7 +9,7 @@ use super::{
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::lstm_cell::{
-    lstm_cell_backward, lstm_cell_forward, lstm_units_backward, lstm_units_forward,
+    lstm_cell_backward, lstm_cell_forward, lstm_group_forward, lstm_units_backward, GroupOut,
 };
 use crate::kernels::packed::{
     col_panels, gate_panels, pack_col_panels_t, pack_gate_panels, panel, tile, LANES, MAX_ROWS,
@@ -193,30 +193,6 @@ struct States {
     c_last: SharedMut,
 }
 
-impl States {
-    /// `[n]` values at `at` (an offset inside a `[B, H]` state) of the state step `t` wrote
-    /// (`next`'s row, or the last state): `(h, c)`.
-    ///
-    /// # Safety
-    /// Only the member owning those units may use them until the next barrier.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn after(
-        &self,
-        next: Option<usize>,
-        bh: usize,
-        at: usize,
-        n: usize,
-    ) -> (&mut [f32], &mut [f32]) {
-        match next {
-            Some(nx) => (
-                self.h.slice_mut(nx * bh + at, n),
-                self.c.slice_mut(nx * bh + at, n),
-            ),
-            None => (self.h_last.slice_mut(at, n), self.c_last.slice_mut(at, n)),
-        }
-    }
-}
-
 /// The weights of one direction packed for [`fused_forward`], made from one version.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FusedWeights {
@@ -282,8 +258,13 @@ fn fused_forward(
                     let acc = &mut acc[..rg.len() * PANEL];
                     let hh = (h_in, h, panel(&fw.hh, p, h));
                     let sources = if x_in_loop {
+                        // Fixed-size copies: a few vector moves, not a call per row.
+                        let bias: &[f32; PANEL] = fw.bias[p * PANEL..(p + 1) * PANEL]
+                            .try_into()
+                            .expect("one panel");
                         for a in acc.chunks_exact_mut(PANEL) {
-                            a.copy_from_slice(&fw.bias[p * PANEL..(p + 1) * PANEL]);
+                            let a: &mut [f32; PANEL] = a.try_into().expect("one panel");
+                            *a = *bias;
                         }
                         [Some((x_t, inp, panel(&fw.ih, p, inp))), Some(hh)]
                     } else {
@@ -317,30 +298,41 @@ fn fused_forward(
                             }
                         }
                     }
-                    for b in rg.clone() {
-                        let at = b * h + u0;
-                        let c_in = unsafe { st.c.slice(t * bh + at, nu) };
-                        let (h_new, c_new) = unsafe { st.after(next, bh, at, nu) };
-                        let y_out = unsafe { y.slice_mut((t * d.b + b) * d.ys + d.ycol + u0, nu) };
-                        if !act[b] {
-                            c_new.copy_from_slice(c_in);
-                            h_new.copy_from_slice(&h_in[at..at + nu]);
-                            y_out.fill(0.0);
-                            continue;
-                        }
-                        let gi = (t * d.b + b) * d.g + u0;
-                        let g = unsafe {
-                            [
-                                gates.slice_mut(gi, nu),
-                                gates.slice_mut(gi + h, nu),
-                                gates.slice_mut(gi + 2 * h, nu),
-                                gates.slice_mut(gi + 3 * h, nu),
-                            ]
-                        };
-                        let sum = &acc[(b - g0) * PANEL..];
-                        lstm_units_forward(g, sum, LANES, c_new, h_new, c_in);
-                        y_out.copy_from_slice(h_new);
+                    // The cell on the group's sums, writing this panel's units of every row.
+                    let (b0, last) = (rg.start, rg.end - 1);
+                    let (nx_h, nx_c, nx_at) = match next {
+                        Some(nx) => (&st.h, &st.c, nx * bh),
+                        None => (&st.h_last, &st.c_last, 0),
+                    };
+                    // Bounds: the last row's places (`ptr_at` checks them; the first row's are
+                    // below them).
+                    for (buf, at) in [
+                        (&gates, (t * d.b + last) * d.g + u0 + 3 * h + nu),
+                        (&st.c, t * bh + last * h + u0 + nu),
+                        (&st.h, t * bh + last * h + u0 + nu),
+                        (nx_h, nx_at + last * h + u0 + nu),
+                        (nx_c, nx_at + last * h + u0 + nu),
+                        (&y, (t * d.b + last) * d.ys + d.ycol + u0 + nu),
+                    ] {
+                        buf.ptr_at(at);
                     }
+                    let o = GroupOut {
+                        gates: gates.ptr_at((t * d.b + b0) * d.g + u0),
+                        gate_stride: d.g,
+                        h,
+                        c_in: st.c.ptr_at(t * bh + b0 * h + u0),
+                        h_in: st.h.ptr_at(t * bh + b0 * h + u0),
+                        c_new: nx_c.ptr_at(nx_at + b0 * h + u0),
+                        h_new: nx_h.ptr_at(nx_at + b0 * h + u0),
+                        state_stride: h,
+                        y: y.ptr_at((t * d.b + b0) * d.ys + d.ycol + u0),
+                        y_stride: d.ys,
+                        n: nu,
+                    };
+                    // SAFETY: the places are in bounds (checked above) and are this panel's
+                    // units of this step's rows, which only this member touches this step;
+                    // the states entering the step are read-only until the barrier.
+                    unsafe { lstm_group_forward(acc, o, &act[rg.clone()]) };
                 }
             });
             bar.wait();
