@@ -1,10 +1,13 @@
-//! Times the fused LSTM forward kernel alone, once per compiled variant (portable, AVX2+FMA,
-//! AVX-512), at B = 64, H = 256: `cargo run --release -p lstm --example kernel_probe`.
+//! Times kernels alone: `cargo run --release -p lstm --example kernel_probe`. The weight-gradient
+//! product with `Xᵀ` as a view and as a copy; one-row tiles over a streaming step's share of
+//! panels (GB/s); the 6-row packed tile (GFLOP/s, one core); the fused LSTM forward kernel once
+//! per compiled variant (portable, AVX2+FMA, AVX-512) at B = 64, H = 256.
 
 use lstm::kernels::lstm_cell::lstm_cell_forward_isa;
 use lstm::kernels::Isa;
 use std::time::Instant;
 fn main() {
+    weight_grad_probe();
     row_probe();
     tile_probe();
     let (b, h) = (64, 256);
@@ -70,4 +73,47 @@ fn row_probe() {
         s * 1e6,
         (np * k * PANEL * 4) as f64 / s / 1e9
     );
+}
+
+/// The weight-gradient product `Xᵀ·dG` (K = T·B = 6400) with `Xᵀ` as a strided view and as a
+/// transposed copy, 2 threads: which layout the GEMM crate is fast with.
+#[allow(dead_code)]
+fn weight_grad_probe() {
+    use lstm::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+    let (k, m, n) = (6400usize, 256usize, 1024usize);
+    let x: Vec<f32> = (0..k * m).map(|i| (i % 13) as f32 * 0.01).collect();
+    let dg: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.01).collect();
+    let mut xt = vec![0.0f32; m * k];
+    let mut dst = vec![0.0f32; m * n];
+    for round in 0..3 {
+        let t = Instant::now();
+        for _ in 0..5 {
+            matmul(
+                MatMut::new(&mut dst, m, n),
+                MatRef::new(&x, k, m).t(),
+                MatRef::new(&dg, k, n),
+                Acc::Add,
+                2,
+            );
+        }
+        let view = t.elapsed().as_secs_f64() / 5.0;
+        let t = Instant::now();
+        for _ in 0..5 {
+            for r in 0..k {
+                for c in 0..m {
+                    xt[c * k + r] = x[r * m + c];
+                }
+            }
+            matmul(
+                MatMut::new(&mut dst, m, n),
+                MatRef::new(&xt, m, k),
+                MatRef::new(&dg, k, n),
+                Acc::Add,
+                2,
+            );
+        }
+        let copy = t.elapsed().as_secs_f64() / 5.0;
+        let f = (2 * k * m * n) as f64;
+        println!("round {round}: Xᵀ view {:.2} ms ({:.0} GFLOP/s), transposed copy + product {:.2} ms ({:.0})", view * 1e3, f / view / 1e9, copy * 1e3, f / copy / 1e9);
+    }
 }

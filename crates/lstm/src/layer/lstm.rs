@@ -193,6 +193,19 @@ struct States {
     c_last: SharedMut,
 }
 
+/// `dst[..src.len()] = src` for up to 16 values: a fixed-size copy (one vector move, no call)
+/// when all 16 are there.
+#[inline(always)]
+fn copy_lanes(dst: &mut [f32], src: &[f32]) {
+    match (
+        <&mut [f32; LANES]>::try_from(&mut dst[..src.len()]),
+        <&[f32; LANES]>::try_from(src),
+    ) {
+        (Ok(d), Ok(s)) => *d = *s,
+        _ => dst[..src.len()].copy_from_slice(src),
+    }
+}
+
 /// The weights of one direction packed for [`fused_forward`], made from one version.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FusedWeights {
@@ -271,10 +284,10 @@ fn fused_forward(
                         // The input side (bias included) is already in `gates`.
                         for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
                             let at = (t * d.b + b) * d.g + u0;
-                            for q in 0..4 {
+                            for (q, a) in a.chunks_exact_mut(LANES).enumerate() {
                                 // SAFETY: this member's units of this step's rows.
                                 let pre = unsafe { gates.slice(at + q * h, nu) };
-                                a[q * LANES..q * LANES + nu].copy_from_slice(pre);
+                                copy_lanes(a, pre);
                             }
                         }
                         [None, Some(hh)]
