@@ -428,7 +428,13 @@ impl Stack {
         }
         tape.dims = Some((t, b));
         tape.config = Some(c.clone());
-        let y = Tensor::new("y", &[t, b, nd * ho], tape.layers[nl - 1].output.clone())?;
+        // The last layer's output is no layer's input, so backward never reads it: hand it over
+        // instead of copying it (the next forward sizes a new one).
+        let y = Tensor::new(
+            "y",
+            &[t, b, nd * ho],
+            std::mem::take(&mut tape.layers[nl - 1].output),
+        )?;
         Ok(Output { y, h_n, c_n })
     }
 
