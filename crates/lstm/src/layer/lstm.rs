@@ -470,6 +470,7 @@ pub(crate) fn backward(
         w_ih_t,
         packed_t,
         sums,
+        db,
         ..
     } = s;
     dh.clear();
@@ -480,10 +481,12 @@ pub(crate) fn backward(
         resize_for_overwrite(dg, d.t * bg);
         let wt = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h_out, d.g));
         resize_for_overwrite(sums, team_size(d) * ROW_GROUP * PANEL);
+        reset(db, d.g);
         fused_backward(
             SharedMut::new(dg),
             SharedMut::new(dh),
             SharedMut::new(dc),
+            SharedMut::new(db),
             SharedMut::new(sums),
             wt,
             tape,
@@ -493,7 +496,17 @@ pub(crate) fn backward(
         );
         d_h0.copy_from_slice(dh);
         d_c0.copy_from_slice(dc);
+        // Both biases enter every gate sum: each gets the summed gradient, so the input
+        // projection's backward, given no bias slots, does not sum `dg` again.
+        let (mut b_ih, mut b_hh) = (gw.b_ih.take(), gw.b_hh.take());
+        for g in [b_ih.as_deref_mut(), b_hh.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            g.iter_mut().zip(db.iter()).for_each(|(a, v)| *a += v);
+        }
         input_projection_backward(d_x, gw, w_ih_t, dg, x, w, true, d);
+        (gw.b_ih, gw.b_hh) = (b_ih, b_hh);
         recurrent_weight_grad(gw.w_hh, &tape.h_prev, dg, d);
         return;
     }
@@ -553,13 +566,15 @@ pub(crate) fn backward(
 /// `d_h_{t-1} = d_gates_t · W_hhᵀ` over the packed transpose (inactive rows keep `d_h`). A
 /// second barrier ends the step.
 /// - `dg: [T, B, 4H]` out; `dh, dc: [B, H]` in: gradients at the last step, out: at the
-///   first; `sums: [members, ROW_GROUP, 64]` scratch; `wt: [col_panels(H), 4H, 64]` `W_hhᵀ`.
+///   first; `db: [4H]` (+=) `Σ_{t,b} dg`, the bias gradient; `sums: [members, ROW_GROUP, 64]`
+///   scratch; `wt: [col_panels(H), 4H, 64]` `W_hhᵀ`.
 /// - `tape` from the forward, `d_y: [T, B, ys]`, `active: [T, B]`.
 #[allow(clippy::too_many_arguments)]
 fn fused_backward(
     dg: SharedMut,
     dh: SharedMut,
     dc: SharedMut,
+    db: SharedMut,
     sums: SharedMut,
     wt: &[f32],
     tape: &DirTape,
@@ -621,6 +636,14 @@ fn fused_backward(
                     );
                     // Active rows' d_h is all from the product below.
                     dh_b.fill(0.0);
+                    // The bias gradient, summed here while the row is in L1 (the claiming
+                    // member owns these units this step, so the order of the sums is fixed:
+                    // steps in processing order, rows in order).
+                    for q in 0..4 {
+                        let (sum, row) =
+                            unsafe { (db.slice_mut(q * h + j0, n), dg.slice(gi + q * h, n)) };
+                        sum.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                    }
                 }
             });
             bar.wait();

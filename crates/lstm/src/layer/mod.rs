@@ -166,6 +166,8 @@ pub(crate) struct BwdScratch {
     pub packed_t: Packed<Vec<f32>>,
     /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused backward loop.
     pub sums: Vec<f32>,
+    /// `[G]` the bias gradient the fused backward loop sums.
+    pub db: Vec<f32>,
 }
 
 /// `dst[c, r] = src[r, c]` with `src: [rows, cols]`; `dst` is resized to `[cols, rows]`.
