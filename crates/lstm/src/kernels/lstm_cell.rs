@@ -14,6 +14,16 @@
 
 use super::activation::{sigmoid, sigmoid64, tanh};
 
+/// The cell for one unit: pre-activations `a_i, a_f, a_g, a_o` and `c_prev` →
+/// `(i, f, g, o, c, r = o ⊙ tanh c)`. Both forward loops call it, so the arithmetic is written
+/// once.
+#[inline(always)]
+fn cell(ai: f32, af: f32, ag: f32, ao: f32, c_prev: f32) -> (f32, f32, f32, f32, f32, f32) {
+    let (i, f, g, o) = (sigmoid(ai), sigmoid(af), tanh(ag), sigmoid(ao));
+    let c = f * c_prev + i * g;
+    (i, f, g, o, c, o * tanh(c))
+}
+
 /// One row of the forward step; every slice has length H (resliced so the loop has no bounds
 /// checks and vectorises).
 #[inline(always)]
@@ -36,17 +46,7 @@ fn forward_row(
         &c_prev[..h],
     );
     for j in 0..h {
-        let i = sigmoid(gi[j]);
-        let f = sigmoid(gf[j]);
-        let g = tanh(gg[j]);
-        let o = sigmoid(go[j]);
-        let cn = f * c_prev[j] + i * g;
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = o;
-        c[j] = cn;
-        r[j] = o * tanh(cn);
+        (gi[j], gf[j], gg[j], go[j], c[j], r[j]) = cell(gi[j], gf[j], gg[j], go[j], c_prev[j]);
     }
 }
 
@@ -111,14 +111,14 @@ fn backward_row(
         &gr[2 * h..3 * h],
         &gr[3 * h..4 * h],
     ];
-    backward_units(&mut [dgi, dgf, dgg, dgo], d_c, d_r, gates, c, c_prev);
+    backward_units([dgi, dgf, dgg, dgo], d_c, d_r, gates, c, c_prev);
 }
 
 /// The backward arithmetic over `n` units: `dg` and `gates` are the four gate blocks `i, f, g,
 /// o` of those units (each of length `n`, like every other slice).
 #[inline(always)]
 fn backward_units(
-    dg: &mut [&mut [f32]; 4],
+    dg: [&mut [f32]; 4],
     d_c: &mut [f32],
     d_r: &[f32],
     gates: [&[f32]; 4],
@@ -294,19 +294,9 @@ fn forward_sums_row(
     );
     let (c_in, c_new, h_new, y) = (&c_in[..n], &mut c_new[..n], &mut h_new[..n], &mut y[..n]);
     for j in 0..n {
-        let i = sigmoid(ai[j]);
-        let f = sigmoid(af[j]);
-        let g = tanh(ag[j]);
-        let ov = sigmoid(ao[j]);
-        let cn = f * c_in[j] + i * g;
-        let hv = ov * tanh(cn);
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = ov;
-        c_new[j] = cn;
-        h_new[j] = hv;
-        y[j] = hv;
+        (gi[j], gf[j], gg[j], go[j], c_new[j], h_new[j]) =
+            cell(ai[j], af[j], ag[j], ao[j], c_in[j]);
+        y[j] = h_new[j];
     }
 }
 
@@ -342,19 +332,6 @@ pub unsafe fn lstm_group_forward(acc: &[f32], o: GroupOut, active: &[bool]) {
     group_forward_body(acc, o, active)
 }
 
-#[inline(always)]
-fn backward_units_body(
-    dg: [&mut [f32]; 4],
-    d_c: &mut [f32],
-    d_r: &[f32],
-    gates: [&[f32]; 4],
-    c: &[f32],
-    c_prev: &[f32],
-) {
-    let mut dg = dg;
-    backward_units(&mut dg, d_c, d_r, gates, c, c_prev);
-}
-
 dispatch!(
     /// The backward step of one row for `n` units, mirroring [`lstm_units_forward`].
     /// - `dg`: the four gate blocks of those units, `[n]` each: out, gradients of the
@@ -363,7 +340,7 @@ dispatch!(
     /// - `gates`: the four gate blocks' activations, `[n]` each; `c, c_prev: [n]`.
     pub fn lstm_units_backward;
     /// [`lstm_units_backward`] with a chosen variant (portable if the CPU lacks it).
-    pub fn lstm_units_backward_isa = backward_units_body(
+    pub fn lstm_units_backward_isa = backward_units(
         dg: [&mut [f32]; 4], d_c: &mut [f32], d_r: &[f32], gates: [&[f32]; 4], c: &[f32], c_prev: &[f32]
     )
 );

@@ -254,46 +254,6 @@ impl SharedMut {
         }
     }
 
-    /// Elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Asks the CPU to bring `buf[start..start + len]` into cache (a hint: no effect on
-    /// results, nothing read or written; out-of-range parts are ignored).
-    #[inline(always)]
-    pub fn prefetch(&self, start: usize, len: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let end = (start + len).min(self.len);
-            let mut i = start;
-            while i < end {
-                // SAFETY: `i < len`, so the address lies inside the wrapped buffer; a prefetch
-                // never faults and changes no memory.
-                unsafe {
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch::<_MM_HINT_T0>(self.ptr.add(i) as *const i8);
-                }
-                i += 16;
-            }
-            // The last element's line, when the stride of 16 skipped past it.
-            if end > start {
-                // SAFETY: as above.
-                unsafe {
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch::<_MM_HINT_T0>(self.ptr.add(end - 1) as *const i8);
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (start, len);
-    }
-
     /// A raw pointer to element `at` (≤ len), for kernels that take raw places.
     pub fn ptr_at(&self, at: usize) -> *mut f32 {
         assert!(at <= self.len, "SharedMut: offset out of bounds");

@@ -229,12 +229,12 @@ impl FusedWeights {
     }
 }
 
-/// The recurrent loop without projection, fused and run by the team: member `m` owns the gate
-/// panels [`share`] gives it (16 hidden units each, all four gates). Each step it computes, for
-/// its units and a block of rows at a time, `b + x_t · W_ih + h_{t-1} · W_hh` with [`tile`]
-/// (the sums stay in registers), runs the cell on the tile, and writes its units of the gates,
-/// `c_t`, `h_t` and `y`. Its panels of both weights stay in its core's cache; one barrier per
-/// step publishes `h_t` to every member.
+/// The recurrent loop without projection, fused and run by the team. Each step the members
+/// claim gate panels (16 hidden units each, all four gates) from a [`PanelQueue`], their own
+/// [`share`] first, so those weights stay in their core's cache. For a claimed panel and a
+/// group of rows a member sums `b + x_t · W_ih + h_{t-1} · W_hh` ([`group_product`]), runs the
+/// cell on the sums, and writes those units of the gates, `c_t`, `h_t` and `y`. One barrier
+/// per step publishes `h_t` to every member.
 /// - `y: [T, B, ys]` out; `gates: [T, B, 4H]` out: activations; `x: [T, B, In]`;
 ///   `st` in: row `first` of `h` and `c`; out: every later row and the last states.
 /// - `fw` the packed weights; `active: [T, B]`.
@@ -261,8 +261,8 @@ fn fused_forward(
             let x_t = row(x, t, d.b * inp);
             // SAFETY (every slice below): row t of the state tapes was written before the last
             // barrier (or before the job) and nobody writes it this step; the other slices are
-            // this member's units (panels `mine`) of this step's rows, which no other member
-            // touches.
+            // the units of the panels this member claimed, of this step's rows, which no other
+            // member touches this step.
             let h_in = unsafe { st.h.slice(t * bh, bh) };
             queue.for_each(s, m, bar.members(), |p| {
                 let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
@@ -292,24 +292,8 @@ fn fused_forward(
                         }
                         [None, Some(hh)]
                     };
-                    // The group's sums, KC rows of the panel at a time: the panel block, the
-                    // sums and the rows of A they use stay in L1 meanwhile.
                     for (src, k, pan) in sources.into_iter().flatten() {
-                        for k0 in (0..k).step_by(KC) {
-                            let kc = KC.min(k - k0);
-                            for r0 in rg.clone().step_by(MAX_ROWS) {
-                                let rows = MAX_ROWS.min(rg.end - r0);
-                                tile(
-                                    &mut acc[(r0 - g0) * PANEL..],
-                                    &src[r0 * k + k0..],
-                                    k,
-                                    kc,
-                                    &pan[k0 * PANEL..],
-                                    rows,
-                                    true,
-                                );
-                            }
-                        }
+                        group_product(acc, src, k, pan, rg.clone());
                     }
                     // The cell on the group's sums, writing this panel's units of every row.
                     let (b0, last) = (rg.start, rg.end - 1);
@@ -353,22 +337,45 @@ fn fused_forward(
     });
 }
 
+/// `acc[r − rows.start, 0..64] += A[r, 0..k] · pan` for every row `r` of `rows`, where `A`
+/// holds rows of `k` values (`src[r·k..]`) and `pan: [k, 64]` is one packed panel: [`tile`]s of up
+/// to [`MAX_ROWS`] rows, [`KC`] panel rows at a time, so the panel block, the group's sums and
+/// the rows of `A` they use stay in L1 meanwhile. `acc: [rows.len(), 64]`.
+fn group_product(
+    acc: &mut [f32],
+    src: &[f32],
+    k: usize,
+    pan: &[f32],
+    rows: std::ops::Range<usize>,
+) {
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        for r0 in rows.clone().step_by(MAX_ROWS) {
+            tile(
+                &mut acc[(r0 - rows.start) * PANEL..],
+                &src[r0 * k + k0..],
+                k,
+                kc,
+                &pan[k0 * PANEL..],
+                MAX_ROWS.min(rows.end - r0),
+                true,
+            );
+        }
+    }
+}
+
 /// Whether the fused loop computes the input side `x_t · W_ih` itself, step by step (its
 /// weights then stay in cache next to `W_hh`), rather than reading it from one large product
-/// over all steps made before the loop, which is faster for a single row (a product of one row
-/// is bound by reading the weights) and for large batches.
-/// A single step (streaming) always takes it in the loop: one pass over the weights either way,
-/// and the team shares it.
+/// over all steps made before the loop, which is faster for a single row over a sequence (a
+/// product of one row is bound by reading the weights). A single step (streaming) always takes
+/// it in the loop: one pass over the weights either way, and the team shares it.
 fn input_in_loop(d: &Dims) -> bool {
-    d.t == 1 || (2..=INPUT_IN_LOOP_MAX_B).contains(&d.b)
+    d.t == 1 || d.b > 1
 }
 
 /// The largest batch the fused forward runs: above it one product per step over the whole
 /// batch (the GEMM crate) measured as fast or faster.
 const FUSED_MAX_B: usize = 64;
-
-/// The largest batch whose input side [`fused_forward`] computes in the loop.
-const INPUT_IN_LOOP_MAX_B: usize = 64;
 
 /// Rows of a packed panel one pass over a group of rows of `A` uses (a `KC × 64` block, 32 KiB).
 const KC: usize = 128;
@@ -658,21 +665,7 @@ fn fused_backward(
                     for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
                         a[..n].copy_from_slice(unsafe { dh.slice(b * h + j0, n) });
                     }
-                    for k0 in (0..g4).step_by(KC) {
-                        let kc = KC.min(g4 - k0);
-                        for rb in rg.clone().step_by(MAX_ROWS) {
-                            let rows = MAX_ROWS.min(rg.end - rb);
-                            tile(
-                                &mut acc[(rb - r0) * PANEL..],
-                                &dg_t[rb * g4 + k0..],
-                                g4,
-                                kc,
-                                &pan[k0 * PANEL..],
-                                rows,
-                                true,
-                            );
-                        }
-                    }
+                    group_product(acc, dg_t, g4, pan, rg.clone());
                     for (b, a) in rg.clone().zip(acc.chunks_exact(PANEL)) {
                         unsafe { dh.slice_mut(b * h + j0, n) }.copy_from_slice(&a[..n]);
                     }
