@@ -55,7 +55,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut out = std::io::stdout().lock();
     out.write_all(vocab.decode(&prime).as_bytes())?;
-    let mut tape = ModelTape::default();
+    let mut tape = ModelTape::inference();
     let mut state: Option<State> = None;
     let step =
         |ids: &[usize], state: &mut Option<State>, tape: &mut ModelTape| -> Result<Vec<f32>> {

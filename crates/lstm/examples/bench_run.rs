@@ -64,7 +64,12 @@ fn main() {
             .with_threads(threads);
             let x = Tensor::new("x", &[t, b, h], vals(t * b * h)).unwrap();
             let target = vals(t * b * h);
-            let mut tape = Tape::default();
+            // Inference keeps nothing for backward (PyTorch's side runs under no_grad).
+            let mut tape = if train {
+                Tape::default()
+            } else {
+                Tape::inference()
+            };
             // The input is data (PyTorch's x has no requires_grad either).
             tape.set_input_grad(false);
             let mut grads = stack.zero_grads();

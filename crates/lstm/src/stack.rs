@@ -9,7 +9,7 @@
 //! use lstm::{CellKind, RnnConfig, Stack, Tape, Tensor};
 //! let stack = Stack::new(RnnConfig::new(CellKind::Lstm, 3, 5).with_num_layers(2), 0).unwrap();
 //! let x = Tensor::zeros(&[4, 2, 3]); // T = 4, B = 2, F = 3
-//! let out = stack.forward(&x, None, None, &mut Tape::default()).unwrap();
+//! let out = stack.forward(&x, None, None, &mut Tape::inference()).unwrap();
 //! assert_eq!(out.y.shape(), &[4, 2, 5]);
 //! assert_eq!(out.h_n.shape(), &[2, 2, 5]);
 //! ```
@@ -122,6 +122,8 @@ pub struct Tape {
     scratch: Vec<BwdScratch>,
     /// Whether [`Stack::backward`] skips `∂L/∂x` (see [`Tape::set_input_grad`]).
     skip_input_grad: bool,
+    /// Whether forward keeps nothing for backward (see [`Tape::set_grad_enabled`]).
+    no_grad: bool,
 }
 
 impl State {
@@ -158,6 +160,21 @@ impl Tape {
     /// projection, and `InputGrads::d_x` is then empty (shape `[0]`).
     pub fn set_input_grad(&mut self, on: bool) {
         self.skip_input_grad = !on;
+    }
+
+    /// Whether a forward pass keeps what [`Stack::backward`] needs (default: yes). Off, it is
+    /// PyTorch's `torch.no_grad()`: forward keeps no gate activations, no copy of `x` and, on
+    /// the fused LSTM path, only two steps of state, used in turn — it moves far less memory,
+    /// and is the mode for inference. A backward on such a pass is an error.
+    pub fn set_grad_enabled(&mut self, on: bool) {
+        self.no_grad = !on;
+    }
+
+    /// A tape for inference: [`Tape::set_grad_enabled`]`(false)`.
+    pub fn inference() -> Self {
+        let mut tape = Tape::default();
+        tape.set_grad_enabled(false);
+        tape
     }
 
     /// The dropout mask applied to the input of `layer` (`[T, B, In]`), if the last forward pass
@@ -282,8 +299,10 @@ impl Stack {
         Ok(())
     }
 
-    /// Inference forward (no dropout). `x: [T, B, F]`; `init` defaults to zeros; `lengths: [B]`
-    /// with `1 ≤ len ≤ T` for variable-length batches (PyTorch's packed sequences).
+    /// Forward without dropout (evaluation mode). `x: [T, B, F]`; `init` defaults to zeros;
+    /// `lengths: [B]` with `1 ≤ len ≤ T` for variable-length batches (PyTorch's packed
+    /// sequences). The pass is recorded in `tape` for [`Stack::backward`], unless the tape has
+    /// grad off ([`Tape::inference`], much less memory traffic: the mode for inference).
     pub fn forward(
         &self,
         x: &Tensor,
@@ -363,7 +382,9 @@ impl Stack {
         let is_lstm = c.cell == CellKind::Lstm;
         tape.dims = None;
         tape.x.clear();
-        tape.x.extend_from_slice(x.data());
+        if !tape.no_grad {
+            tape.x.extend_from_slice(x.data());
+        }
         tape.active.clear();
         tape.active
             .extend((0..t).flat_map(|ti| (0..b).map(move |bi| lengths.is_none_or(|l| ti < l[bi]))));
@@ -381,7 +402,7 @@ impl Stack {
             reset(&mut lt.mask, if drop { t * b * input_size } else { 0 });
             reset(&mut lt.input, if drop { t * b * input_size } else { 0 });
             let input: &[f32] = if l == 0 {
-                &tape.x
+                x.data()
             } else if let (true, Some(r)) = (drop, rng.as_deref_mut()) {
                 let keep = 1.0 / (1.0 - p);
                 for ((m, v), &o) in lt
@@ -402,7 +423,10 @@ impl Stack {
             lt.dirs.resize_with(nd, DirTape::default);
             for dir in 0..nd {
                 let k = l * nd + dir;
-                let d = self.layer_dims(l, dir, t, b);
+                let d = Dims {
+                    record: !tape.no_grad,
+                    ..self.layer_dims(l, dir, t, b)
+                };
                 let w = self.layout.dir(&self.params, k);
                 let h0 = init.map_or(&zeros_h[..], |s| &s.h.data()[k * b * ho..(k + 1) * b * ho]);
                 let dt = &mut lt.dirs[dir];
@@ -451,6 +475,7 @@ impl Stack {
             ycol: dir * c.h_out(),
             reverse: dir == 1,
             threads: self.threads,
+            record: true,
             version: self.version,
         }
     }
@@ -471,6 +496,13 @@ impl Stack {
         let (t, b) = tape.dims.ok_or_else(|| {
             Error::Tape("the tape holds no forward pass; call forward first".into())
         })?;
+        if tape.no_grad {
+            return Err(Error::Tape(
+                "the forward pass was run without grad (Tape::set_grad_enabled(false)); \
+                 backward needs a tape recorded with grad"
+                    .into(),
+            ));
+        }
         if tape.layers.len() != nl
             || tape.layers[0].dirs.len() != nd
             || tape.x.len() != t * b * c.input_size

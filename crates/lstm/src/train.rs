@@ -497,7 +497,7 @@ impl Trainer {
 
     /// Loss over a token stream, the state carried across chunks.
     pub fn evaluate_stream(&self, data: &TokenStream) -> Result<Eval> {
-        let mut tape = ModelTape::default();
+        let mut tape = ModelTape::inference();
         let (mut sum, mut rows, mut correct) = (0.0f64, 0usize, 0usize);
         let mut carry: Option<State> = None;
         for k in 0..data.chunks() {
@@ -623,7 +623,7 @@ impl Trainer {
 /// Loss (and accuracy) of `model` over `data` in batches of `batch_size`.
 pub fn evaluate(model: &Model, data: &SampleSet, batch_size: usize) -> Result<Eval> {
     data.validate("evaluation data")?;
-    let mut tape = ModelTape::default();
+    let mut tape = ModelTape::inference();
     let (mut sum, mut rows, mut correct) = (0.0f64, 0usize, 0usize);
     let idx: Vec<usize> = (0..data.len()).collect();
     for chunk in idx.chunks(batch_size.max(1)) {

@@ -187,8 +187,7 @@ fn fast_path_matches_reference_when_the_rows_are_split_between_threads() {
 
 /// The fused LSTM loops (a team of threads sharing the hidden units, packed weights): several
 /// row groups and a partial last panel (B = 50, H = 40), the input side in the loop and
-/// precomputed (B = 1), the per-step product over the whole batch (B = 80), each with
-/// lengths and both directions.
+/// precomputed (B = 1), two full row groups (B = 80), each with lengths and both directions.
 #[test]
 fn fast_path_matches_reference_in_the_fused_team_loops() {
     for (f, h, t, b, seed) in [(9, 40, 4, 50, 21), (6, 100, 5, 1, 23), (5, 24, 3, 80, 25)] {
@@ -395,4 +394,96 @@ fn skipping_the_input_gradient_changes_no_parameter_gradient() {
             );
         }
     }
+}
+
+/// A forward without grad (an inference tape: no gate activations, two rows of state used in
+/// turn) gives bit-identical outputs and final states to one that records, for every cell and
+/// path; backward on it is an error, and the same tape records again once grad is back on.
+#[test]
+fn forward_without_grad_matches_the_recording_forward() {
+    let cases = [
+        (CellKind::Lstm, 9, 40, 0, 4, 50, 2, true, true),
+        (CellKind::Lstm, 6, 100, 0, 5, 1, 1, false, false),
+        (CellKind::Lstm, 6, 100, 0, 1, 3, 2, false, false),
+        (CellKind::Lstm, 5, 24, 0, 3, 80, 1, true, true),
+        (CellKind::Lstm, 5, 24, 7, 3, 4, 2, true, true),
+        (CellKind::Gru, 5, 24, 0, 3, 4, 2, true, true),
+        (CellKind::RnnTanh, 5, 24, 0, 3, 4, 1, false, true),
+    ];
+    let mut no_grad = Tape::inference();
+    for (i, &(cell, f, h, p, t, b, layers, bidir, lens)) in cases.iter().enumerate() {
+        let mut cfg = RnnConfig::new(cell, f, h)
+            .with_num_layers(layers)
+            .with_bidirectional(bidir);
+        if p > 0 {
+            cfg = cfg.with_proj_size(p);
+        }
+        let stack = Stack::new(cfg.clone(), 40 + i as u64)
+            .unwrap()
+            .with_threads(2);
+        let x = Tensor::new(
+            "x",
+            &[t, b, f],
+            to_f32(&rand_vec(t * b * f, 50 + i as u64, 1.0)),
+        )
+        .unwrap();
+        let lengths: Option<Vec<usize>> =
+            lens.then(|| (0..b).map(|k| 1 + (k * 5 + 1) % t).collect());
+        let mut rec = Tape::default();
+        let want = stack
+            .forward(&x, None, lengths.as_deref(), &mut rec)
+            .unwrap();
+        let got = stack
+            .forward(&x, None, lengths.as_deref(), &mut no_grad)
+            .unwrap();
+        let name = format!("case {i} ({cell:?} H{h} P{p} T{t} B{b} L{layers})");
+        for (what, w, g) in [
+            ("y", want.y.data(), got.y.data()),
+            ("h_n", want.h_n.data(), got.h_n.data()),
+        ]
+        .into_iter()
+        .chain(
+            want.c_n
+                .as_ref()
+                .zip(got.c_n.as_ref())
+                .map(|(w, g)| ("c_n", w.data(), g.data())),
+        ) {
+            assert_eq!(w.len(), g.len(), "{name}: {what} length");
+            for (k, (a, e)) in g.iter().zip(w).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    e.to_bits(),
+                    "{name}: {what}[{k}]: recording {e}, without grad {a}"
+                );
+            }
+        }
+        let mut grads = stack.zero_grads();
+        let d_y = Tensor::zeros(want.y.shape());
+        let err = stack
+            .backward(&mut no_grad, &mut grads, &d_y, None, None)
+            .expect_err("backward after a forward without grad");
+        assert!(
+            err.to_string().contains("without grad"),
+            "{name}: error names the cause: {err}"
+        );
+        // The recording tape still backs a backward.
+        stack
+            .backward(&mut rec, &mut grads, &d_y, None, None)
+            .unwrap();
+    }
+    // Grad back on: the same tape records a pass backward accepts.
+    no_grad.set_grad_enabled(true);
+    let stack = Stack::new(RnnConfig::new(CellKind::Lstm, 3, 16), 9).unwrap();
+    let x = Tensor::new("x", &[2, 2, 3], vec![0.5; 12]).unwrap();
+    let out = stack.forward(&x, None, None, &mut no_grad).unwrap();
+    let mut grads = stack.zero_grads();
+    stack
+        .backward(
+            &mut no_grad,
+            &mut grads,
+            &Tensor::zeros(out.y.shape()),
+            None,
+            None,
+        )
+        .unwrap();
 }

@@ -197,7 +197,8 @@ dispatch!(
 /// states at `c_in, h_in, c_new, h_new + r·state_stride`, and its output at `y + r·y_stride`.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupOut {
-    /// First row's gate block `i` (out: activations).
+    /// First row's gate block `i` (out: activations), or null: the activations are not kept
+    /// (a forward without grad).
     pub gates: *mut f32,
     /// Between rows of `gates` (4H).
     pub gate_stride: usize,
@@ -241,12 +242,15 @@ unsafe fn group_forward_body(acc: &[f32], o: GroupOut, active: &[bool]) {
             y.fill(0.0);
             continue;
         }
-        let g0 = o.gates.add(r * o.gate_stride);
-        let gi = from_raw_parts_mut(g0, n);
-        let gf = from_raw_parts_mut(g0.add(o.h), n);
-        let gg = from_raw_parts_mut(g0.add(2 * o.h), n);
-        let go = from_raw_parts_mut(g0.add(3 * o.h), n);
         let a = &acc[r * 4 * LANES..(r + 1) * 4 * LANES];
+        // Not kept: the activations go to a scratch in L1.
+        let mut scratch = [[0.0f32; LANES]; 4];
+        let [gi, gf, gg, go] = if o.gates.is_null() {
+            scratch.each_mut().map(|v| &mut v[..n])
+        } else {
+            let g0 = o.gates.add(r * o.gate_stride);
+            [0, 1, 2, 3].map(|q| from_raw_parts_mut(g0.add(q * o.h), n))
+        };
         forward_sums_row(
             &a[..n],
             &a[LANES..LANES + n],
@@ -265,7 +269,8 @@ unsafe fn group_forward_body(acc: &[f32], o: GroupOut, active: &[bool]) {
 }
 
 /// One row of [`lstm_group_forward`]: every slice has length `n`. The slices are parameters so
-/// the compiler knows they do not overlap (and vectorises).
+/// the compiler knows they do not overlap (and vectorises; slices taken from an array lose
+/// that).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward_sums_row(
@@ -510,6 +515,30 @@ mod tests {
                 7.0,
                 "row {r}: unit 0 of c must stay untouched"
             );
+        }
+        // Without kept activations (null `gates`): the same states and outputs, bit for bit.
+        let (mut c2, mut h2, mut y2) = (
+            vec![7.0; rows * h],
+            vec![7.0; rows * h],
+            vec![7.0; rows * ys],
+        );
+        let o2 = GroupOut {
+            gates: std::ptr::null_mut(),
+            c_new: c2[u0..].as_mut_ptr(),
+            h_new: h2[u0..].as_mut_ptr(),
+            y: y2[1..].as_mut_ptr(),
+            ..o
+        };
+        // SAFETY: as above; no gate place is written.
+        unsafe { lstm_group_forward(&acc, o2, &active) };
+        for (what, got, want) in [("c", &c2, &c_new), ("h", &h2, &h_new), ("y", &y2, &y)] {
+            for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "no gates kept: {what}[{k}] expected {w}, got {g}"
+                );
+            }
         }
     }
 

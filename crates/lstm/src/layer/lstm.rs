@@ -33,6 +33,12 @@ pub(crate) fn forward(
     w: &DirParams,
     d: &Dims,
 ) {
+    let fused_path = w.w_hr.is_none();
+    // Only the fused loop knows how to keep less than the whole tape.
+    let d = &Dims {
+        record: d.record || !fused_path,
+        ..*d
+    };
     let (bh, bho, bg) = (d.b * d.h, d.b * d.h_out, d.b * d.g);
     let DirTape {
         gates,
@@ -45,15 +51,17 @@ pub(crate) fn forward(
         sums,
         ..
     } = tape;
-    resize_for_overwrite(gates, d.t * bg);
-    resize_for_overwrite(h_prev, d.t * bho);
+    // The gates are kept for backward, or hold the input side computed before the loop.
+    let keep_gates = d.record || !input_in_loop(d);
+    resize_for_overwrite(gates, if keep_gates { d.t * bg } else { 0 });
+    resize_for_overwrite(h_prev, d.state_rows() * bho);
     reset(h_last, bho);
-    resize_for_overwrite(c_prev, d.t * bh);
+    resize_for_overwrite(c_prev, d.state_rows() * bh);
     reset(c_last, bh);
     reset(r, if w.w_hr.is_some() { d.t * bh } else { 0 });
-    row_mut(h_prev, d.first(), bho).copy_from_slice(h0);
-    row_mut(c_prev, d.first(), bh).copy_from_slice(c0);
-    if w.w_hr.is_none() && d.b <= FUSED_MAX_B {
+    row_mut(h_prev, d.slot(d.first()), bho).copy_from_slice(h0);
+    row_mut(c_prev, d.slot(d.first()), bh).copy_from_slice(c0);
+    if fused_path {
         if !input_in_loop(d) {
             input_projection(gates, x, w, true, d);
         }
@@ -67,7 +75,7 @@ pub(crate) fn forward(
         };
         fused_forward(
             SharedMut::new(y),
-            SharedMut::new(gates),
+            keep_gates.then(|| SharedMut::new(gates)),
             &st,
             SharedMut::new(sums),
             x,
@@ -235,13 +243,15 @@ impl FusedWeights {
 /// group of rows a member sums `b + x_t · W_ih + h_{t-1} · W_hh` ([`group_product`]), runs the
 /// cell on the sums, and writes those units of the gates, `c_t`, `h_t` and `y`. One barrier
 /// per step publishes `h_t` to every member.
-/// - `y: [T, B, ys]` out; `gates: [T, B, 4H]` out: activations; `x: [T, B, In]`;
-///   `st` in: row `first` of `h` and `c`; out: every later row and the last states.
+/// - `y: [T, B, ys]` out; `gates: [T, B, 4H]` out: activations (`None`: not kept); in: the
+///   input side when the loop does not compute it; `x: [T, B, In]`;
+///   `st` in: row [`Dims::slot`]`(first)` of `h` and `c`; out: the other steps' rows and the
+///   last states.
 /// - `fw` the packed weights; `active: [T, B]`.
 #[allow(clippy::too_many_arguments)]
 fn fused_forward(
     y: SharedMut,
-    gates: SharedMut,
+    gates: Option<SharedMut>,
     st: &States,
     sums: SharedMut,
     x: &[f32],
@@ -263,7 +273,8 @@ fn fused_forward(
             // barrier (or before the job) and nobody writes it this step; the other slices are
             // the units of the panels this member claimed, of this step's rows, which no other
             // member touches this step.
-            let h_in = unsafe { st.h.slice(t * bh, bh) };
+            let at_t = d.slot(t) * bh;
+            let h_in = unsafe { st.h.slice(at_t, bh) };
             queue.for_each(s, m, bar.members(), |p| {
                 let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
                 for g0 in (0..d.b).step_by(ROW_GROUP) {
@@ -286,7 +297,8 @@ fn fused_forward(
                             let at = (t * d.b + b) * d.g + u0;
                             for (q, a) in a.chunks_exact_mut(LANES).enumerate() {
                                 // SAFETY: this member's units of this step's rows.
-                                let pre = unsafe { gates.slice(at + q * h, nu) };
+                                let pre =
+                                    unsafe { gates.as_ref().expect("kept").slice(at + q * h, nu) };
                                 copy_lanes(a, pre);
                             }
                         }
@@ -298,15 +310,17 @@ fn fused_forward(
                     // The cell on the group's sums, writing this panel's units of every row.
                     let (b0, last) = (rg.start, rg.end - 1);
                     let (nx_h, nx_c, nx_at) = match next {
-                        Some(nx) => (&st.h, &st.c, nx * bh),
+                        Some(nx) => (&st.h, &st.c, d.slot(nx) * bh),
                         None => (&st.h_last, &st.c_last, 0),
                     };
                     // Bounds: the last row's places (`ptr_at` checks them; the first row's are
                     // below them).
+                    if let Some(g) = &gates {
+                        g.ptr_at((t * d.b + last) * d.g + u0 + 3 * h + nu);
+                    }
                     for (buf, at) in [
-                        (&gates, (t * d.b + last) * d.g + u0 + 3 * h + nu),
-                        (&st.c, t * bh + last * h + u0 + nu),
-                        (&st.h, t * bh + last * h + u0 + nu),
+                        (&st.c, at_t + last * h + u0 + nu),
+                        (&st.h, at_t + last * h + u0 + nu),
                         (nx_h, nx_at + last * h + u0 + nu),
                         (nx_c, nx_at + last * h + u0 + nu),
                         (&y, (t * d.b + last) * d.ys + d.ycol + u0 + nu),
@@ -314,11 +328,13 @@ fn fused_forward(
                         buf.ptr_at(at);
                     }
                     let o = GroupOut {
-                        gates: gates.ptr_at((t * d.b + b0) * d.g + u0),
+                        gates: gates.as_ref().map_or(std::ptr::null_mut(), |g| {
+                            g.ptr_at((t * d.b + b0) * d.g + u0)
+                        }),
                         gate_stride: d.g,
                         h,
-                        c_in: st.c.ptr_at(t * bh + b0 * h + u0),
-                        h_in: st.h.ptr_at(t * bh + b0 * h + u0),
+                        c_in: st.c.ptr_at(at_t + b0 * h + u0),
+                        h_in: st.h.ptr_at(at_t + b0 * h + u0),
                         c_new: nx_c.ptr_at(nx_at + b0 * h + u0),
                         h_new: nx_h.ptr_at(nx_at + b0 * h + u0),
                         state_stride: h,
@@ -372,10 +388,6 @@ fn group_product(
 fn input_in_loop(d: &Dims) -> bool {
     d.t == 1 || d.b > 1
 }
-
-/// The largest batch the fused forward runs: above it one product per step over the whole
-/// batch (the GEMM crate) measured as fast or faster.
-const FUSED_MAX_B: usize = 64;
 
 /// Rows of a packed panel one pass over a group of rows of `A` uses (a `KC × 64` block, 32 KiB).
 const KC: usize = 128;
@@ -484,7 +496,7 @@ pub(crate) fn backward(
     dh.extend_from_slice(d_hn);
     dc.clear();
     dc.extend_from_slice(d_cn);
-    if w.w_hr.is_none() && d.b <= FUSED_MAX_B {
+    if w.w_hr.is_none() {
         resize_for_overwrite(dg, d.t * bg);
         let wt = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h_out, d.g));
         resize_for_overwrite(sums, team_size(d) * ROW_GROUP * PANEL);

@@ -68,6 +68,10 @@ pub(crate) struct Dims {
     pub reverse: bool,
     /// Threads for the products.
     pub threads: usize,
+    /// Whether forward keeps what backward needs (the tape). Without it, paths that can keep
+    /// less (the fused LSTM loop) keep no gate activations and only two rows of state, used
+    /// in turn; the others record as usual.
+    pub record: bool,
     /// The version of the weights ([`crate::Stack`] renumbers them on every change): packed
     /// copies in a tape made from the same version are reused. 0: unknown, always re-pack.
     pub version: u64,
@@ -85,6 +89,26 @@ impl Dims {
                 (s, if s + 1 < n { Some(s + 1) } else { None })
             }
         })
+    }
+
+    /// Rows of the state tapes (`h_prev`, `c_prev`) a forward on the fused path fills: every
+    /// step's when recording, else two used in turn ([`Dims::slot`]).
+    pub fn state_rows(&self) -> usize {
+        if self.record {
+            self.t
+        } else {
+            self.t.min(2)
+        }
+    }
+
+    /// The row of the state tapes holding the state entering step `t` (see
+    /// [`Dims::state_rows`]).
+    pub fn slot(&self, t: usize) -> usize {
+        if self.record {
+            t
+        } else {
+            t % 2
+        }
     }
 
     /// The first step processed.

@@ -179,6 +179,15 @@ pub struct ModelTape {
 }
 
 impl ModelTape {
+    /// A tape for inference: the stack keeps nothing for backward (see
+    /// [`Tape::set_grad_enabled`]); [`Model::backward`] on its pass is an error.
+    pub fn inference() -> Self {
+        ModelTape {
+            stack: Tape::inference(),
+            ..ModelTape::default()
+        }
+    }
+
     /// `[N]` whether each output row is real (not padding past a sequence's end).
     pub fn active_rows(&self) -> &[bool] {
         &self.active
@@ -580,7 +589,7 @@ impl Model {
     /// Inference: outputs `[N, O]` for a batch (no dropout).
     pub fn predict(&self, input: &BatchInput, lengths: Option<&[usize]>) -> Result<Vec<f32>> {
         Ok(self
-            .forward(input, lengths, None, None, &mut ModelTape::default())?
+            .forward(input, lengths, None, None, &mut ModelTape::inference())?
             .0)
     }
 }
