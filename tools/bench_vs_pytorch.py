@@ -8,6 +8,7 @@ Run by hand (needs `pip install torch`; builds our runner first):
     python3 tools/bench_vs_pytorch.py                 # every configuration of the performance issue
     python3 tools/bench_vs_pytorch.py --quick         # a handful, to check quickly
     python3 tools/bench_vs_pytorch.py --threads 1 --rounds 5
+    python3 tools/bench_vs_pytorch.py --only "B=64" --no-memory   # configurations whose name has "B=64"
 
 Configurations (T = 100, F = H, LSTM):
   inference  B in {1, 16, 64, 256} x H in {128, 256, 512, 1024} x layers in {1, 2}
@@ -92,7 +93,12 @@ def torch_peak_rss(threads):
     return int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip())
 
 
+ONLY = None
+
+
 def compare(name, ours_args, torch_fn, rounds, out_rows):
+    if ONLY and ONLY not in name:
+        return
     o, p = [], []
     for _ in range(rounds):  # alternate, so both see the same machine state
         p.append(torch_fn())
@@ -110,7 +116,10 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--only", help="run only the configurations whose name contains this text")
     a = ap.parse_args()
+    global ONLY
+    ONLY = a.only
     if not os.path.exists(RUNNER):
         sys.exit(f"{RUNNER} is missing: cargo build --release -p lstm --example bench_run")
     torch.set_num_threads(a.threads)

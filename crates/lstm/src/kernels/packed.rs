@@ -105,10 +105,35 @@ pub fn tile(
     rows: usize,
     add: bool,
 ) {
-    tile_isa(super::Isa::detect(), out, a, lda, k, panel, rows, add)
+    tile_isa(super::Isa::detect(), out, a, lda, k, panel, rows, add, true)
 }
 
-/// [`tile`] with a chosen variant (portable if the CPU lacks it).
+/// [`tile`] without prefetching the panel ahead: for a panel block an earlier tile of the same
+/// pass has just brought into L1 (the prefetches would only take load slots).
+pub fn tile_cached(
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[f32],
+    rows: usize,
+    add: bool,
+) {
+    tile_isa(
+        super::Isa::detect(),
+        out,
+        a,
+        lda,
+        k,
+        panel,
+        rows,
+        add,
+        false,
+    )
+}
+
+/// [`tile`] with a chosen variant (portable if the CPU lacks it); `prefetch`: whether the
+/// AVX-512 many-row tile prefetches panel rows ahead ([`tile`]) or not ([`tile_cached`]).
 #[allow(clippy::too_many_arguments)]
 pub fn tile_isa(
     isa: super::Isa,
@@ -119,6 +144,7 @@ pub fn tile_isa(
     panel: &[f32],
     rows: usize,
     add: bool,
+    prefetch: bool,
 ) {
     assert!(
         (1..=MAX_ROWS).contains(&rows),
@@ -141,13 +167,18 @@ pub fn tile_isa(
         // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access.
         unsafe {
             let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
-            match rows {
-                1 => avx512::tile1(o, ap, k, pp, add),
-                2 => avx512::tile::<2>(o, ap, lda, k, pp, add),
-                3 => avx512::tile::<3>(o, ap, lda, k, pp, add),
-                4 => avx512::tile::<4>(o, ap, lda, k, pp, add),
-                5 => avx512::tile::<5>(o, ap, lda, k, pp, add),
-                _ => avx512::tile::<6>(o, ap, lda, k, pp, add),
+            match (rows, prefetch) {
+                (1, _) => avx512::tile1(o, ap, k, pp, add),
+                (2, true) => avx512::tile::<2, true>(o, ap, lda, k, pp, add),
+                (3, true) => avx512::tile::<3, true>(o, ap, lda, k, pp, add),
+                (4, true) => avx512::tile::<4, true>(o, ap, lda, k, pp, add),
+                (5, true) => avx512::tile::<5, true>(o, ap, lda, k, pp, add),
+                (_, true) => avx512::tile::<6, true>(o, ap, lda, k, pp, add),
+                (2, false) => avx512::tile::<2, false>(o, ap, lda, k, pp, add),
+                (3, false) => avx512::tile::<3, false>(o, ap, lda, k, pp, add),
+                (4, false) => avx512::tile::<4, false>(o, ap, lda, k, pp, add),
+                (5, false) => avx512::tile::<5, false>(o, ap, lda, k, pp, add),
+                (_, false) => avx512::tile::<6, false>(o, ap, lda, k, pp, add),
             }
         }
         return;
@@ -267,12 +298,13 @@ mod avx512 {
         }
     }
 
-    /// `M` rows × 64 columns in 4·M registers; one pass over `k`.
+    /// `M` rows × 64 columns in 4·M registers; one pass over `k`; `PF`: prefetch panel rows
+    /// ahead.
     ///
     /// # Safety
     /// AVX-512F; `a` readable for `(M−1)·lda + k`, `panel` for `k·64`, `out` writable for `M·64`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile<const M: usize>(
+    pub(super) unsafe fn tile<const M: usize, const PF: bool>(
         out: *mut f32,
         a: *const f32,
         lda: usize,
@@ -294,9 +326,11 @@ mod avx512 {
             let b1 = _mm512_loadu_ps(p.add(16));
             let b2 = _mm512_loadu_ps(p.add(32));
             let b3 = _mm512_loadu_ps(p.add(48));
-            let ahead = p.add(PF_ROWS_M * PANEL) as *const i8;
-            for l in 0..4 {
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+            if PF {
+                let ahead = p.add(PF_ROWS_M * PANEL) as *const i8;
+                for l in 0..4 {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+                }
             }
             for (m, row) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(m * lda + kk));
@@ -381,7 +415,7 @@ mod tests {
                     } else {
                         vec![f32::NAN; rows * PANEL]
                     };
-                    tile_isa(isa, &mut out, &a, lda, k, &panel, rows, add);
+                    tile_isa(isa, &mut out, &a, lda, k, &panel, rows, add, rows % 2 == 0);
                     for m in 0..rows {
                         for c in 0..PANEL {
                             let base = if add { init[m * PANEL + c] as f64 } else { 0.0 };

@@ -12,8 +12,8 @@ use crate::kernels::lstm_cell::{
     lstm_cell_backward, lstm_cell_forward, lstm_group_forward, lstm_units_backward, GroupOut,
 };
 use crate::kernels::packed::{
-    col_panels, gate_panels, pack_col_panels_t, pack_gate_panels, panel, tile, LANES, MAX_ROWS,
-    PANEL,
+    col_panels, gate_panels, pack_col_panels_t, pack_gate_panels, panel, tile, tile_cached, LANES,
+    MAX_ROWS, PANEL,
 };
 use crate::kernels::team::{SharedMut, Team};
 use crate::params::{DirParams, DirParamsMut};
@@ -367,6 +367,8 @@ fn group_product(
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         for r0 in rows.clone().step_by(MAX_ROWS) {
+            // The first tile brings the panel block into L1; the others find it there.
+            let tile = if r0 == rows.start { tile } else { tile_cached };
             tile(
                 &mut acc[(r0 - rows.start) * PANEL..],
                 &src[r0 * k + k0..],
