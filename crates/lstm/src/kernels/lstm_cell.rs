@@ -350,6 +350,103 @@ dispatch!(
     )
 );
 
+/// Where one group of rows' backward operands live, for [`lstm_group_backward`] (`n` units
+/// per row): row `r` has gate block `q` of `dg` and `gates` at `+ r·gate_stride + q·h`, its
+/// states and state gradients at `+ r·state_stride`, its output gradient at `d_y + r·y_stride`;
+/// the bias gradient's block `q` is at `db + q·h`.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupBwd {
+    /// Out: gradients of the pre-activations (first row's gate block `i`).
+    pub dg: *mut f32,
+    /// The activations kept by the forward, laid out as `dg`.
+    pub gates: *const f32,
+    /// Between rows of `dg` and `gates` (4H).
+    pub gate_stride: usize,
+    /// Between gate blocks (H).
+    pub h: usize,
+    /// In: `∂L/∂h_t` from the step after (without the output's share); out: 0 for active rows
+    /// (the caller's product writes it), unchanged for inactive ones.
+    pub dh: *mut f32,
+    /// In `∂L/∂c_t`, out `∂L/∂c_{t−1}` (unchanged for inactive rows).
+    pub dc: *mut f32,
+    /// `c_t` and `c_{t−1}`.
+    pub c: *const f32,
+    /// See `c`.
+    pub c_prev: *const f32,
+    /// Between rows of `dh`, `dc`, `c`, `c_prev` (H).
+    pub state_stride: usize,
+    /// The output gradient `∂L/∂y_t` of the first row.
+    pub d_y: *const f32,
+    /// Between rows of `d_y`.
+    pub y_stride: usize,
+    /// (+=) the bias gradient, `Σ` of `dg` over the rows, in row order.
+    pub db: *mut f32,
+    /// Units per row.
+    pub n: usize,
+}
+
+#[inline(always)]
+unsafe fn group_backward_body(o: GroupBwd, active: &[bool]) {
+    use std::slice::{from_raw_parts, from_raw_parts_mut};
+    let (n, h) = (o.n, o.h);
+    for (r, &on) in active.iter().enumerate() {
+        let g0 = r * o.gate_stride;
+        let [dgi, dgf, dgg, dgo] =
+            [0, 1, 2, 3].map(|q| from_raw_parts_mut(o.dg.add(g0 + q * h), n));
+        if !on {
+            for v in [dgi, dgf, dgg, dgo] {
+                v.fill(0.0);
+            }
+            continue;
+        }
+        let sr = r * o.state_stride;
+        let dh = from_raw_parts_mut(o.dh.add(sr), n);
+        let d_y = from_raw_parts(o.d_y.add(r * o.y_stride), n);
+        dh.iter_mut().zip(d_y).for_each(|(a, g)| *a += g);
+        let gates = [0, 1, 2, 3].map(|q| from_raw_parts(o.gates.add(g0 + q * h), n));
+        backward_units(
+            [&mut *dgi, &mut *dgf, &mut *dgg, &mut *dgo],
+            from_raw_parts_mut(o.dc.add(sr), n),
+            dh,
+            gates,
+            from_raw_parts(o.c.add(sr), n),
+            from_raw_parts(o.c_prev.add(sr), n),
+        );
+        dh.fill(0.0);
+        for (q, v) in [dgi, dgf, dgg, dgo].into_iter().enumerate() {
+            let db = from_raw_parts_mut(o.db.add(q * h), n);
+            db.iter_mut().zip(v.iter()).for_each(|(a, g)| *a += g);
+        }
+    }
+}
+
+/// The backward step for a group of rows and `n` units, mirroring [`lstm_group_forward`]: per
+/// row, `d_h += d_y`, the cell backward ([`lstm_units_backward`]) giving `dg` and
+/// `d_c_{t−1}`, `d_h = 0`, and `db += dg`; inactive rows get `dg = 0` and keep `d_h`, `d_c`.
+///
+/// # Safety
+/// Every place `o` names for rows `0..active.len()` (its `n` units) must be valid, and no other
+/// thread may touch the places written during the call.
+pub unsafe fn lstm_group_backward(o: GroupBwd, active: &[bool]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        unsafe fn avx512(o: GroupBwd, active: &[bool]) {
+            group_backward_body(o, active)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(o: GroupBwd, active: &[bool]) {
+            group_backward_body(o, active)
+        }
+        match super::Isa::detect() {
+            super::Isa::Avx512 => return avx512(o, active),
+            super::Isa::Avx2 => return avx2(o, active),
+            super::Isa::Portable => {}
+        }
+    }
+    group_backward_body(o, active)
+}
+
 /// Plain f64 reference of [`lstm_cell_forward`] for one row: returns `(activations [4H], c [H], r [H])`.
 pub fn lstm_cell_forward_ref(
     pre: &[f32],
@@ -438,6 +535,97 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn group_backward_matches_the_row_kernel_with_inactive_rows() {
+        let (rows, h, u0, n) = (4, 40, 32, 8); // units 32..40 of 40: a partial panel
+        let ys = h + 5;
+        let gates: Vec<f32> = vals(rows * 4 * h, 21, 1.0)
+            .iter()
+            .map(|v| 0.5 + 0.4 * v)
+            .collect();
+        let (c, c_prev) = (vals(rows * h, 22, 1.5), vals(rows * h, 23, 1.5));
+        let d_y = vals(rows * ys, 24, 1.0);
+        let (dh0, dc0) = (vals(rows * h, 25, 1.0), vals(rows * h, 26, 1.0));
+        let active = [true, false, true, true];
+        let (mut dg, mut dh, mut dc) = (vec![7.0; rows * 4 * h], dh0.clone(), dc0.clone());
+        let mut db = vec![0.25f32; 4 * h];
+        let o = GroupBwd {
+            dg: dg[u0..].as_mut_ptr(),
+            gates: gates[u0..].as_ptr(),
+            gate_stride: 4 * h,
+            h,
+            dh: dh[u0..].as_mut_ptr(),
+            dc: dc[u0..].as_mut_ptr(),
+            c: c[u0..].as_ptr(),
+            c_prev: c_prev[u0..].as_ptr(),
+            state_stride: h,
+            d_y: d_y[2..].as_ptr(),
+            y_stride: ys,
+            db: db[u0..].as_mut_ptr(),
+            n,
+        };
+        // SAFETY: every place lies inside the vectors above (row 3's end: 3·4h + 3h + u0 + n).
+        unsafe { lstm_group_backward(o, &active) };
+        let mut db_want = vec![0.25f32; 4 * n];
+        for r in 0..rows {
+            let s = r * h + u0;
+            let g = r * 4 * h + u0;
+            if !active[r] {
+                for q in 0..4 {
+                    assert!(
+                        dg[g + q * h..g + q * h + n].iter().all(|v| *v == 0.0),
+                        "row {r}: dg must be 0"
+                    );
+                }
+                assert_eq!(&dh[s..s + n], &dh0[s..s + n], "inactive row {r}: dh kept");
+                assert_eq!(&dc[s..s + n], &dc0[s..s + n], "inactive row {r}: dc kept");
+                continue;
+            }
+            let dr: Vec<f32> = (0..n).map(|j| dh0[s + j] + d_y[2 + r * ys + j]).collect();
+            let mut want = [[0.0f32; 8]; 4];
+            let mut dc_want = dc0[s..s + n].to_vec();
+            let [a, b, cc, d] = &mut want;
+            lstm_units_backward(
+                [&mut a[..], &mut b[..], &mut cc[..], &mut d[..]],
+                &mut dc_want,
+                &dr,
+                [0, 1, 2, 3].map(|q| &gates[g + q * h..g + q * h + n]),
+                &c[s..s + n],
+                &c_prev[s..s + n],
+            );
+            for q in 0..4 {
+                for j in 0..n {
+                    let got = dg[g + q * h + j];
+                    assert_eq!(
+                        got.to_bits(),
+                        want[q][j].to_bits(),
+                        "row {r} gate {q} unit {j}: expected {}, got {got}",
+                        want[q][j]
+                    );
+                    db_want[q * n + j] += want[q][j];
+                }
+            }
+            assert_eq!(&dc[s..s + n], &dc_want[..], "row {r}: dc");
+            assert!(
+                dh[s..s + n].iter().all(|v| *v == 0.0),
+                "row {r}: dh must be 0 after"
+            );
+        }
+        for q in 0..4 {
+            for j in 0..n {
+                let got = db[q * h + u0 + j];
+                assert_eq!(
+                    got.to_bits(),
+                    db_want[q * n + j].to_bits(),
+                    "db gate {q} unit {j}: expected {}, got {got}",
+                    db_want[q * n + j]
+                );
+            }
+            assert_eq!(db[q * h], 0.25, "db outside the units is untouched");
+        }
+        assert_eq!(dg[0], 7.0, "dg outside the units is untouched");
     }
 
     #[test]

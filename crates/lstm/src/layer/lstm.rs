@@ -9,7 +9,8 @@ use super::{
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::lstm_cell::{
-    lstm_cell_backward, lstm_cell_forward, lstm_group_forward, lstm_units_backward, GroupOut,
+    lstm_cell_backward, lstm_cell_forward, lstm_group_backward, lstm_group_forward, GroupBwd,
+    GroupOut,
 };
 use crate::kernels::packed::{
     col_panels, gate_panels, pack_col_panels_t, pack_gate_panels, panel, tile, tile_cached, LANES,
@@ -620,52 +621,44 @@ fn fused_backward(
             // which phase (1) finished before the barrier between them.
             cell_queue.for_each(s, m, bar.members(), |p| {
                 let (j0, n) = (p * PANEL, PANEL.min(h - p * PANEL));
-                for (b, &on) in act.iter().enumerate() {
-                    let at = b * h + j0;
-                    let gi = (t * d.b + b) * g4 + j0;
-                    let dgs = unsafe {
-                        [
-                            dg.slice_mut(gi, n),
-                            dg.slice_mut(gi + h, n),
-                            dg.slice_mut(gi + 2 * h, n),
-                            dg.slice_mut(gi + 3 * h, n),
-                        ]
-                    };
-                    if !on {
-                        dgs.into_iter().for_each(|v| v.fill(0.0));
-                        continue;
-                    }
-                    let (dh_b, dc_b) = unsafe { (dh.slice_mut(at, n), dc.slice_mut(at, n)) };
-                    let yo = (t * d.b + b) * d.ys + d.ycol + j0;
-                    dh_b.iter_mut()
-                        .zip(&d_y[yo..yo + n])
-                        .for_each(|(a, g)| *a += g);
-                    let gb = b * g4 + j0;
-                    let gates = [
-                        &g_t[gb..gb + n],
-                        &g_t[gb + h..gb + h + n],
-                        &g_t[gb + 2 * h..gb + 2 * h + n],
-                        &g_t[gb + 3 * h..gb + 3 * h + n],
-                    ];
-                    lstm_units_backward(
-                        dgs,
-                        dc_b,
-                        dh_b,
-                        gates,
-                        &c_t[at..at + n],
-                        &c_in[at..at + n],
-                    );
-                    // Active rows' d_h is all from the product below.
-                    dh_b.fill(0.0);
-                    // The bias gradient, summed here while the row is in L1 (the claiming
-                    // member owns these units this step, so the order of the sums is fixed:
-                    // steps in processing order, rows in order).
-                    for q in 0..4 {
-                        let (sum, row) =
-                            unsafe { (db.slice_mut(q * h + j0, n), dg.slice(gi + q * h, n)) };
-                        sum.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                    }
+                let gi = t * d.b * g4 + j0;
+                // Bounds: the last row's places (`ptr_at` checks them).
+                let last = d.b - 1;
+                for (buf, at) in [
+                    (&dg, gi + last * g4 + 3 * h + n),
+                    (&dh, last * h + j0 + n),
+                    (&dc, last * h + j0 + n),
+                    (&db, 3 * h + j0 + n),
+                ] {
+                    buf.ptr_at(at);
                 }
+                let yo = t * d.b * d.ys + d.ycol + j0;
+                assert!(
+                    yo + last * d.ys + n <= d_y.len()
+                        && last * g4 + 3 * h + j0 + n <= g_t.len()
+                        && last * h + j0 + n <= c_t.len().min(c_in.len()),
+                    "fused backward: operands shorter than the step"
+                );
+                let o = GroupBwd {
+                    dg: dg.ptr_at(gi),
+                    gates: g_t[j0..].as_ptr(),
+                    gate_stride: g4,
+                    h,
+                    dh: dh.ptr_at(j0),
+                    dc: dc.ptr_at(j0),
+                    c: c_t[j0..].as_ptr(),
+                    c_prev: c_in[j0..].as_ptr(),
+                    state_stride: h,
+                    d_y: d_y[yo..].as_ptr(),
+                    y_stride: d.ys,
+                    db: db.ptr_at(j0),
+                    n,
+                };
+                // SAFETY: in bounds (checked above); the claimed panel's units of `dh`, `dc`,
+                // `db` and this step's `dg` are touched by the claiming member only (the bias
+                // gradient is summed in a fixed order: steps in processing order, rows in
+                // order, whoever claims the panel).
+                unsafe { lstm_group_backward(o, act) };
             });
             bar.wait();
             // (2) d_h_{t-1} (+)= d_gates_t · W_hhᵀ for the claimed panels' units.
