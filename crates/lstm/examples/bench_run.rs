@@ -2,11 +2,12 @@
 //! configuration in-process and prints one JSON line.
 //!
 //! ```text
-//! bench_run infer T B H LAYERS REPS THREADS     forward over a sequence (F = H)
-//! bench_run train T B H LAYERS REPS THREADS     forward + backward (MSE on the outputs) + Adam
+//! bench_run infer T B H LAYERS REPS THREADS [CELL]   forward over a sequence (F = H)
+//! bench_run train T B H LAYERS REPS THREADS [CELL]   forward + backward (MSE on the outputs) + Adam
 //! bench_run step  H REPS THREADS                one streaming step, B = 1 (REPS steps per sample)
 //! bench_run gemm  M K N REPS THREADS            SGEMM of the same crate, for the peak figure
 //! ```
+//! `CELL`: `lstm` (default), `gru` or `rnn` (tanh); GFLOP/s count LSTM products either way.
 //! Output: `{"median_s": …, "min_s": …, "gflops": …, "peak_rss_kb": …}` (seconds per call).
 
 use std::time::Instant;
@@ -56,12 +57,15 @@ fn main() {
         Some("infer") | Some("train") => {
             let train = a[0] == "train";
             let (t, b, h, layers, reps, threads) = (n(1), n(2), n(3), n(4), n(5), n(6));
-            let stack = Stack::new(
-                RnnConfig::new(CellKind::Lstm, h, h).with_num_layers(layers),
-                0,
-            )
-            .unwrap()
-            .with_threads(threads);
+            let cell = match a.get(7).map(String::as_str) {
+                None | Some("lstm") => CellKind::Lstm,
+                Some("gru") => CellKind::Gru,
+                Some("rnn") => CellKind::RnnTanh,
+                Some(other) => panic!("unknown cell {other}: lstm, gru or rnn"),
+            };
+            let stack = Stack::new(RnnConfig::new(cell, h, h).with_num_layers(layers), 0)
+                .unwrap()
+                .with_threads(threads);
             let x = Tensor::new("x", &[t, b, h], vals(t * b * h)).unwrap();
             let target = vals(t * b * h);
             // Inference keeps nothing for backward (PyTorch's side runs under no_grad).

@@ -55,6 +55,7 @@ pub mod gemv;
 pub mod gru_cell;
 pub mod lstm_cell;
 pub mod packed;
+pub mod panel_matmul;
 pub mod rnn_cell;
 pub mod team;
 

@@ -3,11 +3,12 @@
 
 use super::{
     add_output_grad, col_sum, input_projection, input_projection_backward, recurrent_weight_grad,
-    reset, resize_for_overwrite, row, row_mut, state_pair, transpose_into, write_output,
-    BwdScratch, Dims, DirTape,
+    reset, resize_for_overwrite, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
 };
-use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use crate::kernels::gemm::Acc;
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
+use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
+use crate::kernels::panel_matmul::panel_matmul;
 use crate::params::{DirParams, DirParamsMut};
 
 /// Forward over the sequence.
@@ -30,6 +31,7 @@ pub(crate) fn forward(
         h_last,
         ghn,
         gh,
+        packed_hh,
         ..
     } = tape;
     resize_for_overwrite(gates, d.t * bg);
@@ -39,14 +41,18 @@ pub(crate) fn forward(
     reset(gh, bg);
     input_projection(gates, x, w, false, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
-    let w_hh = MatRef::new(w.w_hh, d.h, d.g);
+    let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h, d.g));
     for (t, next) in d.steps() {
         let act = row(active, t, d.b);
         let (h_in, h_new) = state_pair(h_prev, h_last, bh, t, next);
-        matmul(
-            MatMut::new(gh, d.b, d.g),
-            MatRef::new(h_in, d.b, d.h),
+        panel_matmul(
+            gh,
+            d.g,
+            h_in,
+            d.b,
+            d.h,
             w_hh,
+            d.g,
             Acc::Overwrite,
             d.threads,
         );
@@ -86,16 +92,15 @@ pub(crate) fn backward(
         dg,
         dgh,
         dh,
-        w_hh_t,
         w_ih_t,
+        packed_t,
         ..
     } = s;
     reset(dg, d.t * bg);
     reset(dgh, d.t * bg);
     dh.clear();
     dh.extend_from_slice(d_hn);
-    transpose_into(w_hh_t, w.w_hh, d.h, d.g);
-    let w_hh_t = MatRef::new(w_hh_t, d.g, d.h);
+    let w_hh_t = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h, d.g));
     for (t, _next) in d.steps().rev() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
@@ -106,13 +111,7 @@ pub(crate) fn backward(
             row(&tape.h_prev, t, bh),
         );
         gru_cell_backward(row_mut(dg, t, bg), dgh_t, dh, g_t, ghn_t, h_in, act, d.h);
-        matmul(
-            MatMut::new(dh, d.b, d.h),
-            MatRef::new(dgh_t, d.b, d.g),
-            w_hh_t,
-            Acc::Add,
-            d.threads,
-        );
+        panel_matmul(dh, d.h, dgh_t, d.b, d.g, w_hh_t, d.h, Acc::Add, d.threads);
     }
     d_h0.copy_from_slice(dh);
     input_projection_backward(d_x, gw, w_ih_t, dg, x, w, false, d);

@@ -5,7 +5,7 @@
 use super::{
     add_output_grad, copy_active, input_projection, input_projection_backward, keep_inactive,
     recurrent_weight_grad, reset, resize_for_overwrite, row, row_mut, state_after, state_pair,
-    transpose_into, write_output, zero_active, BwdScratch, Dims, DirTape,
+    write_output, zero_active, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::lstm_cell::{
@@ -13,9 +13,10 @@ use crate::kernels::lstm_cell::{
     GroupOut,
 };
 use crate::kernels::packed::{
-    col_panels, gate_panels, pack_col_panels_t, pack_gate_panels, panel, tile, tile_cached, LANES,
-    MAX_ROWS, PANEL,
+    col_panels, gate_panels, pack_col_panels, pack_col_panels_t, pack_gate_panels, panel, tile,
+    tile_cached, LANES, MAX_ROWS, PANEL,
 };
+use crate::kernels::panel_matmul::panel_matmul;
 use crate::kernels::team::{SharedMut, Team};
 use crate::params::{DirParams, DirParamsMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +51,8 @@ pub(crate) fn forward(
         r,
         fused,
         sums,
+        packed_hh,
+        packed_hr,
         ..
     } = tape;
     // The gates are kept for backward, or hold the input side computed before the loop.
@@ -87,28 +90,29 @@ pub(crate) fn forward(
         return;
     }
     input_projection(gates, x, w, true, d);
-    let w_hh = MatRef::new(w.w_hh, d.h_out, d.g);
+    let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h_out, d.g));
+    let w_hr = w
+        .w_hr
+        .map(|w_hr| &packed_hr.get(d.version, |p| pack_col_panels(p, w_hr, d.h, d.h_out))[..]);
     for (t, next) in d.steps() {
         let act = row(active, t, d.b);
         let g_t = row_mut(gates, t, bg);
         let (h_in, h_new) = state_pair(h_prev, h_last, bho, t, next);
-        matmul(
-            MatMut::new(g_t, d.b, d.g),
-            MatRef::new(h_in, d.b, d.h_out),
-            w_hh,
-            Acc::Add,
-            d.threads,
-        );
+        panel_matmul(g_t, d.g, h_in, d.b, d.h_out, w_hh, d.g, Acc::Add, d.threads);
         let (c_in, c_new) = state_pair(c_prev, c_last, bh, t, next);
-        match w.w_hr {
+        match w_hr {
             None => cell_forward_rows(g_t, c_new, h_new, c_in, act, d),
             Some(w_hr) => {
                 let r_t = row_mut(r, t, bh);
                 cell_forward_rows(g_t, c_new, r_t, c_in, act, d);
-                matmul(
-                    MatMut::new(h_new, d.b, d.h_out),
-                    MatRef::new(r_t, d.b, d.h),
-                    MatRef::new(w_hr, d.h, d.h_out),
+                panel_matmul(
+                    h_new,
+                    d.h_out,
+                    r_t,
+                    d.b,
+                    d.h,
+                    w_hr,
+                    d.h_out,
                     Acc::Overwrite,
                     d.threads,
                 );
@@ -488,9 +492,9 @@ pub(crate) fn backward(
         dc,
         dr,
         dh_all,
-        w_hh_t,
         w_ih_t,
         packed_t,
+        packed_hr_t,
         sums,
         db,
         ..
@@ -499,9 +503,9 @@ pub(crate) fn backward(
     dh.extend_from_slice(d_hn);
     dc.clear();
     dc.extend_from_slice(d_cn);
-    if w.w_hr.is_none() {
+    let wt = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h_out, d.g));
+    let Some(w_hr) = w.w_hr else {
         resize_for_overwrite(dg, d.t * bg);
-        let wt = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h_out, d.g));
         resize_for_overwrite(sums, team_size(d) * ROW_GROUP * PANEL);
         reset(db, d.g);
         fused_backward(
@@ -531,38 +535,41 @@ pub(crate) fn backward(
         (gw.b_ih, gw.b_hh) = (b_ih, b_hh);
         recurrent_weight_grad(gw.w_hh, &tape.h_prev, dg, d);
         return;
-    }
+    };
+    // With a projection: one product per step over the packed matrices.
     reset(dg, d.t * bg);
-    reset(dr, if w.w_hr.is_some() { bh } else { 0 });
-    reset(dh_all, if w.w_hr.is_some() { d.t * bho } else { 0 });
-    transpose_into(w_hh_t, w.w_hh, d.h_out, d.g);
-    let w_hh_t = MatRef::new(w_hh_t, d.g, d.h_out);
+    reset(dr, bh);
+    reset(dh_all, d.t * bho);
+    let w_hr_t = packed_hr_t.get(d.version, |p| pack_col_panels_t(p, w_hr, d.h, d.h_out));
     for (t, next) in d.steps().rev() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
         let dg_t = row_mut(dg, t, bg);
         let (g_t, c_in) = (row(&tape.gates, t, bg), row(&tape.c_prev, t, bh));
         let c_t = state_after(&tape.c_prev, &tape.c_last, bh, next);
-        match w.w_hr {
-            None => cell_backward_rows(dg_t, dc, dh, g_t, c_t, c_in, act, d),
-            Some(w_hr) => {
-                // dh_all was zeroed: inactive rows stay 0 (those steps produce no h).
-                copy_active(row_mut(dh_all, t, bho), dh, act, d.h_out);
-                matmul(
-                    MatMut::new(dr, d.b, d.h),
-                    MatRef::new(dh, d.b, d.h_out),
-                    MatRef::new(w_hr, d.h, d.h_out).t(),
-                    Acc::Overwrite,
-                    d.threads,
-                );
-                cell_backward_rows(dg_t, dc, dr, g_t, c_t, c_in, act, d);
-            }
-        }
+        // dh_all was zeroed: inactive rows stay 0 (those steps produce no h).
+        copy_active(row_mut(dh_all, t, bho), dh, act, d.h_out);
+        panel_matmul(
+            dr,
+            d.h,
+            dh,
+            d.b,
+            d.h_out,
+            w_hr_t,
+            d.h,
+            Acc::Overwrite,
+            d.threads,
+        );
+        cell_backward_rows(dg_t, dc, dr, g_t, c_t, c_in, act, d);
         zero_active(dh, act, d.h_out);
-        matmul(
-            MatMut::new(dh, d.b, d.h_out),
-            MatRef::new(dg_t, d.b, d.g),
-            w_hh_t,
+        panel_matmul(
+            dh,
+            d.h_out,
+            dg_t,
+            d.b,
+            d.g,
+            wt,
+            d.h_out,
             Acc::Add,
             d.threads,
         );

@@ -1,12 +1,14 @@
 //! One recurrent layer, one direction, over a whole sequence: forward (keeping a tape) and
 //! backward through time. One file per cell type; the pieces they share live here.
 //!
-//! The structure of every cell (the fast path):
+//! The structure of every cell (GRU, RNN, the LSTM with a projection; the LSTM without one runs
+//! the fused team loops of `lstm.rs`, which compute the same sums per panel of hidden units):
 //! 1. `gates[T·B, G] = X[T·B, In] · W_ih + bias` — one GEMM for all steps;
 //! 2. each step `t` (in processing order: `0..T`, or `T−1..0` for the reverse direction):
-//!    `gates_t += h_{prev}[B, H_out] · W_hh` (one GEMM), then one fused pointwise pass;
+//!    `gates_t += h_{prev}[B, H_out] · W_hh` (one product over `W_hh` packed once in column
+//!    panels, `panel_matmul`), then one fused pointwise pass;
 //! 3. backward runs the steps in exact reverse: the fused pass gives `d_gates_t`, then
-//!    `d_h = d_gates_t · W_hhᵀ` (one GEMM per step);
+//!    `d_h = d_gates_t · W_hhᵀ` (one product per step over the packed transpose);
 //! 4. after the loop `d_W_ih = Xᵀ·d_gates`, `d_W_hh = H_prevᵀ·d_gates`, `d_X = d_gates·W_ihᵀ`
 //!    — one GEMM each over all `T·B` rows.
 //!
@@ -145,6 +147,11 @@ pub(crate) struct DirTape {
     pub fused: Packed<lstm::FusedWeights>,
     /// `[members, B, 64]` each team member's running sums in the fused loops.
     pub sums: Vec<f32>,
+    /// `W_hh` packed in column panels for the per-step product of the loops that do not run
+    /// fused (GRU, RNN, the LSTM with a projection).
+    pub packed_hh: Packed<Vec<f32>>,
+    /// `W_hr` packed in column panels (LSTM with a projection).
+    pub packed_hr: Packed<Vec<f32>>,
 }
 
 /// A packed copy of weights and the weights' version it was made from (0: none).
@@ -181,13 +188,12 @@ pub(crate) struct BwdScratch {
     pub dr: Vec<f32>,
     /// `[T, B, P]` `∂L/∂h_t` per step, for `d_W_hr` (LSTM with projection).
     pub dh_all: Vec<f32>,
-    /// `[G, H_out]` `W_hh` transposed once per call: the per-step `d_gates · W_hhᵀ` then reads a
-    /// row-major `[K, N]` operand, the layout the GEMM kernels are fast with.
-    pub w_hh_t: Vec<f32>,
     /// `[G, In]` `W_ih` transposed, for `d_X = d_gates · W_ihᵀ`.
     pub w_ih_t: Vec<f32>,
-    /// `W_hhᵀ` packed in column panels for the fused backward loop (LSTM).
+    /// `W_hhᵀ` packed in column panels for the per-step `d_gates · W_hhᵀ` (every cell).
     pub packed_t: Packed<Vec<f32>>,
+    /// `W_hrᵀ` packed in column panels (LSTM with a projection).
+    pub packed_hr_t: Packed<Vec<f32>>,
     /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused backward loop.
     pub sums: Vec<f32>,
     /// `[G]` the bias gradient the fused backward loop sums.

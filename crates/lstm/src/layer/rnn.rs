@@ -2,10 +2,11 @@
 
 use super::{
     add_output_grad, input_projection, input_projection_backward, recurrent_weight_grad, reset,
-    resize_for_overwrite, row, row_mut, state_pair, transpose_into, write_output, BwdScratch, Dims,
-    DirTape,
+    resize_for_overwrite, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
 };
-use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use crate::kernels::gemm::Acc;
+use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
+use crate::kernels::panel_matmul::panel_matmul;
 use crate::kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
 use crate::params::{DirParams, DirParamsMut};
 
@@ -28,6 +29,7 @@ pub(crate) fn forward(
         gates,
         h_prev,
         h_last,
+        packed_hh,
         ..
     } = tape;
     resize_for_overwrite(gates, d.t * bh);
@@ -35,18 +37,12 @@ pub(crate) fn forward(
     reset(h_last, bh);
     input_projection(gates, x, w, true, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
-    let w_hh = MatRef::new(w.w_hh, d.h, d.g);
+    let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h, d.g));
     for (t, next) in d.steps() {
         let act = row(active, t, d.b);
         let g_t = row_mut(gates, t, bh);
         let (h_in, h_new) = state_pair(h_prev, h_last, bh, t, next);
-        matmul(
-            MatMut::new(g_t, d.b, d.g),
-            MatRef::new(h_in, d.b, d.h),
-            w_hh,
-            Acc::Add,
-            d.threads,
-        );
+        panel_matmul(g_t, d.g, h_in, d.b, d.h, w_hh, d.g, Acc::Add, d.threads);
         rnn_cell_forward(g_t, h_new, h_in, act, relu, d.h);
         write_output(y, h_new, act, t, d);
     }
@@ -74,27 +70,20 @@ pub(crate) fn backward(
     let BwdScratch {
         dg,
         dh,
-        w_hh_t,
         w_ih_t,
+        packed_t,
         ..
     } = s;
     reset(dg, d.t * bh);
     dh.clear();
     dh.extend_from_slice(d_hn);
-    transpose_into(w_hh_t, w.w_hh, d.h, d.g);
-    let w_hh_t = MatRef::new(w_hh_t, d.g, d.h);
+    let w_hh_t = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h, d.g));
     for (t, _next) in d.steps().rev() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
         let dg_t = row_mut(dg, t, bh);
         rnn_cell_backward(dg_t, dh, row(&tape.gates, t, bh), act, relu, d.h);
-        matmul(
-            MatMut::new(dh, d.b, d.h),
-            MatRef::new(dg_t, d.b, d.g),
-            w_hh_t,
-            Acc::Add,
-            d.threads,
-        );
+        panel_matmul(dh, d.h, dg_t, d.b, d.g, w_hh_t, d.h, Acc::Add, d.threads);
     }
     d_h0.copy_from_slice(dh);
     input_projection_backward(d_x, gw, w_ih_t, dg, x, w, true, d);

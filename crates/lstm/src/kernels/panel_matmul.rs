@@ -1,0 +1,153 @@
+//! The per-step product over a matrix packed in column panels: `dst[M, N] (+)= a[M, K] · W`
+//! with `W: [K, N]` packed once ([`pack_col_panels`](super::packed::pack_col_panels), or
+//! [`pack_col_panels_t`](super::packed::pack_col_panels_t) for a transpose). The time loops
+//! that do not run fused (GRU, RNN, the LSTM with a projection) call it every step instead of
+//! the GEMM crate, which re-packs the matrix and allocates on every call. The team shares the
+//! panels out when the product is large enough; nothing is allocated.
+
+use super::gemm::Acc;
+use super::packed::{col_panels, panel, tile, MAX_ROWS, PANEL};
+use super::team::{SharedMut, Team};
+use super::tuning::PAR_MIN_MACS;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `dst (+)= a · W`: `a: [rows, k]` row-major; `w`: `W: [k, n]` packed in column panels;
+/// `dst: [rows, n]` with rows `ldd` apart (`ldd ≥ n`). `threads`: most team members to use.
+#[allow(clippy::too_many_arguments)]
+pub fn panel_matmul(
+    dst: &mut [f32],
+    ldd: usize,
+    a: &[f32],
+    rows: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+    acc: Acc,
+    threads: usize,
+) {
+    let np = col_panels(n);
+    assert!(ldd >= n, "panel_matmul: ldd {ldd} < n {n}");
+    assert!(
+        a.len() >= rows * k,
+        "panel_matmul: a holds fewer than {rows}×{k}"
+    );
+    assert!(
+        w.len() >= np * k * PANEL,
+        "panel_matmul: packed W holds fewer than {np} panels of {k} rows"
+    );
+    if rows == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        dst.len() >= (rows - 1) * ldd + n,
+        "panel_matmul: dst holds fewer than {rows} rows of {n}"
+    );
+    // Below the GEMM crate's threshold a team job costs more than the second core saves
+    // (measured on GRU and RNN steps).
+    let members = if threads > 1 && rows * k * n >= PAR_MIN_MACS {
+        threads.min(np)
+    } else {
+        1
+    };
+    let next = AtomicUsize::new(0);
+    let out = SharedMut::new(dst);
+    Team::global().run(members, &|_, _| loop {
+        let p = next.fetch_add(1, Ordering::Relaxed);
+        if p >= np {
+            break;
+        }
+        let (c0, valid) = (p * PANEL, PANEL.min(n - p * PANEL));
+        let pan = panel(w, p, k);
+        let mut buf = [0.0f32; MAX_ROWS * PANEL];
+        for r0 in (0..rows).step_by(MAX_ROWS) {
+            let m = MAX_ROWS.min(rows - r0);
+            let add = acc == Acc::Add;
+            if add {
+                for r in 0..m {
+                    // SAFETY: panel p's columns of dst are this member's alone (each panel is
+                    // claimed once); in bounds by the assert above.
+                    let d = unsafe { out.slice((r0 + r) * ldd + c0, valid) };
+                    buf[r * PANEL..r * PANEL + valid].copy_from_slice(d);
+                }
+            }
+            if k == 0 {
+                if !add {
+                    buf[..m * PANEL].fill(0.0);
+                }
+            } else {
+                tile(&mut buf, &a[r0 * k..], k, k, pan, m, add);
+            }
+            for r in 0..m {
+                // SAFETY: as above.
+                let d = unsafe { out.slice_mut((r0 + r) * ldd + c0, valid) };
+                d.copy_from_slice(&buf[r * PANEL..r * PANEL + valid]);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::{matmul_ref, MatMut, MatRef};
+    use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
+    use crate::kernels::test_vals;
+
+    #[test]
+    fn matches_reference_on_odd_sizes_strides_and_teams() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (1, 300, 70),
+            (7, 13, 33),
+            (13, 64, 128),
+            (70, 40, 120),
+            (3, 0, 5),
+            // Above the team threshold (2²¹ multiply-adds): the panels are shared out.
+            (70, 160, 200),
+        ] {
+            let a = test_vals(m * k, 1, 1.0);
+            let w = test_vals(k * n, 2, 1.0);
+            // The transpose source: wt = Wᵀ, [n, k].
+            let mut wt = vec![0.0; n * k];
+            for r in 0..k {
+                for c in 0..n {
+                    wt[c * k + r] = w[r * n + c];
+                }
+            }
+            let (mut p, mut pt) = (Vec::new(), Vec::new());
+            pack_col_panels(&mut p, &w, k, n);
+            pack_col_panels_t(&mut pt, &wt, n, k);
+            assert_eq!(p, pt, "[{m},{k},{n}]: both packers give the same panels");
+            let ldd = n + 3;
+            for acc in [Acc::Overwrite, Acc::Add] {
+                for threads in [1, 2, 3] {
+                    let init = test_vals(m * ldd, 3, 1.0);
+                    let mut want = init.clone();
+                    matmul_ref(
+                        MatMut::strided(&mut want, m, n, ldd),
+                        MatRef::new(&a, m, k),
+                        MatRef::new(&w, k, n),
+                        acc,
+                    );
+                    let mut got = init.clone();
+                    panel_matmul(&mut got, ldd, &a, m, k, &p, n, acc, threads);
+                    for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                        let (r, c) = (i / ldd, i % ldd);
+                        if c >= n {
+                            assert_eq!(
+                                g.to_bits(),
+                                init[i].to_bits(),
+                                "[{m},{k},{n}] {acc:?} threads {threads}: padding ({r},{c}) was written"
+                            );
+                        } else {
+                            assert!(
+                                (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                                "[{m},{k},{n}] {acc:?} threads {threads}: dst({r},{c}) expected {e}, got {g}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
