@@ -170,6 +170,11 @@ impl Tape {
         self.no_grad = !on;
     }
 
+    /// Whether forward records for backward (see [`Tape::set_grad_enabled`]).
+    pub fn grad_enabled(&self) -> bool {
+        !self.no_grad
+    }
+
     /// A tape for inference: [`Tape::set_grad_enabled`]`(false)`.
     pub fn inference() -> Self {
         let mut tape = Tape::default();

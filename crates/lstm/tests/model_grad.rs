@@ -188,6 +188,34 @@ fn fast_model_matches_reference_model() {
             )
             .unwrap();
         let lo = model.loss(&out, &batch.target, &tape).unwrap();
+        // An inference tape: the same outputs bit for bit; backward refuses it, adding nothing.
+        let mut no_grad = ModelTape::inference();
+        let (out_ng, _) = model
+            .forward(
+                &batch.input,
+                batch.lengths.as_deref(),
+                None,
+                None,
+                &mut no_grad,
+            )
+            .unwrap();
+        for (i, (a, e)) in out_ng.iter().zip(&out).enumerate() {
+            assert_eq!(
+                a.to_bits(),
+                e.to_bits(),
+                "{name}: inference output[{i}]: recording {e}, without grad {a}"
+            );
+        }
+        let mut g0 = model.zero_grads();
+        let lo_ng = model.loss(&out_ng, &batch.target, &no_grad).unwrap();
+        let err = model
+            .backward(&mut no_grad, &lo_ng.d_out, &mut g0)
+            .expect_err("backward on an inference tape");
+        assert!(err.to_string().contains("without grad"), "{name}: {err}");
+        assert!(
+            g0.groups_mut().iter().all(|g| g.iter().all(|v| *v == 0.0)),
+            "{name}: a refused backward must add no gradient"
+        );
         assert!(
             (lo.loss as f64 - ref_loss).abs() <= 1e-5 * (1.0 + ref_loss.abs()),
             "{name}: loss: expected {ref_loss}, got {}",
