@@ -124,6 +124,8 @@ pub struct Tape {
     skip_input_grad: bool,
     /// Whether forward keeps nothing for backward (see [`Tape::set_grad_enabled`]).
     no_grad: bool,
+    /// Whether the pass the tape holds ran without grad (the setting may have changed since).
+    pass_no_grad: bool,
 }
 
 impl State {
@@ -173,6 +175,11 @@ impl Tape {
     /// Whether forward records for backward (see [`Tape::set_grad_enabled`]).
     pub fn grad_enabled(&self) -> bool {
         !self.no_grad
+    }
+
+    /// Whether the pass this tape holds ran without grad (backward refuses it).
+    pub(crate) fn pass_without_grad(&self) -> bool {
+        self.pass_no_grad
     }
 
     /// A tape for inference: [`Tape::set_grad_enabled`]`(false)`.
@@ -456,6 +463,7 @@ impl Stack {
             }
         }
         tape.dims = Some((t, b));
+        tape.pass_no_grad = tape.no_grad;
         tape.config = Some(c.clone());
         // The last layer's output is no layer's input, so backward never reads it: hand it over
         // instead of copying it (the next forward sizes a new one).
@@ -501,7 +509,7 @@ impl Stack {
         let (t, b) = tape.dims.ok_or_else(|| {
             Error::Tape("the tape holds no forward pass; call forward first".into())
         })?;
-        if tape.no_grad {
+        if tape.pass_no_grad {
             return Err(Error::Tape(
                 "the forward pass was run without grad (Tape::set_grad_enabled(false)); \
                  backward needs a tape recorded with grad"

@@ -460,7 +460,7 @@ impl Model {
         grads: &mut ModelGrads,
     ) -> Result<()> {
         let cfg = &self.config;
-        if !tape.stack.grad_enabled() {
+        if tape.stack.pass_without_grad() {
             // Checked first, so no gradient is half-added.
             return Err(Error::Tape(
                 "the forward pass was run without grad (ModelTape::inference); backward needs a \
