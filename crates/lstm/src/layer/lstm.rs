@@ -35,10 +35,9 @@ pub(crate) fn forward(
     w: &DirParams,
     d: &Dims,
 ) {
-    let fused_path = w.w_hr.is_none();
-    // Only the fused loop knows how to keep less than the whole tape.
+    // Only the fused loop (no projection) knows how to keep less than the whole tape.
     let d = &Dims {
-        record: d.record || !fused_path,
+        record: d.record || w.w_hr.is_some(),
         ..*d
     };
     let (bh, bho, bg) = (d.b * d.h, d.b * d.h_out, d.b * d.g);
@@ -65,7 +64,8 @@ pub(crate) fn forward(
     reset(r, if w.w_hr.is_some() { d.t * bh } else { 0 });
     row_mut(h_prev, d.slot(d.first()), bho).copy_from_slice(h0);
     row_mut(c_prev, d.slot(d.first()), bh).copy_from_slice(c0);
-    if fused_path {
+    let Some(w_hr) = w.w_hr else {
+        // No projection: the fused team loop.
         if !input_in_loop(d) {
             input_projection(gates, x, w, true, d);
         }
@@ -88,36 +88,30 @@ pub(crate) fn forward(
             d,
         );
         return;
-    }
+    };
+    // With a projection: one product per step over the packed matrices, then the cell.
     input_projection(gates, x, w, true, d);
     let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h_out, d.g));
-    let w_hr = w
-        .w_hr
-        .map(|w_hr| &packed_hr.get(d.version, |p| pack_col_panels(p, w_hr, d.h, d.h_out))[..]);
+    let w_hr = packed_hr.get(d.version, |p| pack_col_panels(p, w_hr, d.h, d.h_out));
     for (t, next) in d.steps() {
         let act = row(active, t, d.b);
         let g_t = row_mut(gates, t, bg);
         let (h_in, h_new) = state_pair(h_prev, h_last, bho, t, next);
         panel_matmul(g_t, d.g, h_in, d.b, d.h_out, w_hh, d.g, Acc::Add, d.threads);
         let (c_in, c_new) = state_pair(c_prev, c_last, bh, t, next);
-        match w_hr {
-            None => cell_forward_rows(g_t, c_new, h_new, c_in, act, d),
-            Some(w_hr) => {
-                let r_t = row_mut(r, t, bh);
-                cell_forward_rows(g_t, c_new, r_t, c_in, act, d);
-                panel_matmul(
-                    h_new,
-                    d.h_out,
-                    r_t,
-                    d.b,
-                    d.h,
-                    w_hr,
-                    d.h_out,
-                    Acc::Overwrite,
-                    d.threads,
-                );
-            }
-        }
+        let r_t = row_mut(r, t, bh);
+        cell_forward_rows(g_t, c_new, r_t, c_in, act, d);
+        panel_matmul(
+            h_new,
+            d.h_out,
+            r_t,
+            d.b,
+            d.h,
+            w_hr,
+            d.h_out,
+            Acc::Overwrite,
+            d.threads,
+        );
         keep_inactive(h_new, h_in, act, d.h_out);
         write_output(y, h_new, act, t, d);
     }
