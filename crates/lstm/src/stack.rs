@@ -177,9 +177,17 @@ impl Tape {
         !self.no_grad
     }
 
-    /// Whether the pass this tape holds ran without grad (backward refuses it).
-    pub(crate) fn pass_without_grad(&self) -> bool {
-        self.pass_no_grad
+    /// An error if the pass this tape holds ran without grad (backward refuses it, whatever
+    /// the setting is now); [`Stack::backward`] and `Model::backward` check it first.
+    pub(crate) fn check_grad_pass(&self) -> Result<()> {
+        if self.pass_no_grad {
+            return Err(Error::Tape(
+                "the forward pass was run without grad (Tape::inference / \
+                 set_grad_enabled(false)); backward needs a tape recorded with grad"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// A tape for inference: [`Tape::set_grad_enabled`]`(false)`.
@@ -509,13 +517,7 @@ impl Stack {
         let (t, b) = tape.dims.ok_or_else(|| {
             Error::Tape("the tape holds no forward pass; call forward first".into())
         })?;
-        if tape.pass_no_grad {
-            return Err(Error::Tape(
-                "the forward pass was run without grad (Tape::set_grad_enabled(false)); \
-                 backward needs a tape recorded with grad"
-                    .into(),
-            ));
-        }
+        tape.check_grad_pass()?;
         if tape.layers.len() != nl
             || tape.layers[0].dirs.len() != nd
             || tape.x.len() != t * b * c.input_size

@@ -471,37 +471,20 @@ fn forward_without_grad_matches_the_recording_forward() {
             .backward(&mut rec, &mut grads, &d_y, None, None)
             .unwrap();
     }
-    // Grad back on: the pass it holds still ran without grad; a new forward records.
-    no_grad.set_grad_enabled(true);
-    {
-        let stack = Stack::new(RnnConfig::new(CellKind::Lstm, 3, 16), 9).unwrap();
-        let x = Tensor::new("x", &[2, 2, 3], vec![0.5; 12]).unwrap();
-        let mut fresh = Tape::inference();
-        let out = stack.forward(&x, None, None, &mut fresh).unwrap();
-        fresh.set_grad_enabled(true);
-        let mut grads = stack.zero_grads();
-        let err = stack
-            .backward(
-                &mut fresh,
-                &mut grads,
-                &Tensor::zeros(out.y.shape()),
-                None,
-                None,
-            )
-            .expect_err("the pass held ran without grad");
-        assert!(err.to_string().contains("without grad"), "{err}");
-    }
+    // Grad back on: the pass the tape holds still ran without grad and is refused; the next
+    // forward records one backward accepts.
     let stack = Stack::new(RnnConfig::new(CellKind::Lstm, 3, 16), 9).unwrap();
     let x = Tensor::new("x", &[2, 2, 3], vec![0.5; 12]).unwrap();
     let out = stack.forward(&x, None, None, &mut no_grad).unwrap();
+    no_grad.set_grad_enabled(true);
     let mut grads = stack.zero_grads();
+    let d_y = Tensor::zeros(out.y.shape());
+    let err = stack
+        .backward(&mut no_grad, &mut grads, &d_y, None, None)
+        .expect_err("the pass held ran without grad");
+    assert!(err.to_string().contains("without grad"), "{err}");
+    stack.forward(&x, None, None, &mut no_grad).unwrap();
     stack
-        .backward(
-            &mut no_grad,
-            &mut grads,
-            &Tensor::zeros(out.y.shape()),
-            None,
-            None,
-        )
+        .backward(&mut no_grad, &mut grads, &d_y, None, None)
         .unwrap();
 }

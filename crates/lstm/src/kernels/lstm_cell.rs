@@ -337,19 +337,6 @@ pub unsafe fn lstm_group_forward(acc: &[f32], o: GroupOut, active: &[bool]) {
     group_forward_body(acc, o, active)
 }
 
-dispatch!(
-    /// The backward step of one row for `n` units, mirroring [`lstm_units_forward`].
-    /// - `dg`: the four gate blocks of those units, `[n]` each: out, gradients of the
-    ///   pre-activations.
-    /// - `d_c: [n]` in `∂L/∂c_t`, out `∂L/∂c_{t-1}`; `d_r: [n]`.
-    /// - `gates`: the four gate blocks' activations, `[n]` each; `c, c_prev: [n]`.
-    pub fn lstm_units_backward;
-    /// [`lstm_units_backward`] with a chosen variant (portable if the CPU lacks it).
-    pub fn lstm_units_backward_isa = backward_units(
-        dg: [&mut [f32]; 4], d_c: &mut [f32], d_r: &[f32], gates: [&[f32]; 4], c: &[f32], c_prev: &[f32]
-    )
-);
-
 /// Where one group of rows' backward operands live, for [`lstm_group_backward`] (`n` units
 /// per row): row `r` has gate block `q` of `dg` and `gates` at `+ r·gate_stride + q·h`, its
 /// states and state gradients at `+ r·state_stride`, its output gradient at `d_y + r·y_stride`;
@@ -421,7 +408,7 @@ unsafe fn group_backward_body(o: GroupBwd, active: &[bool]) {
 }
 
 /// The backward step for a group of rows and `n` units, mirroring [`lstm_group_forward`]: per
-/// row, `d_h += d_y`, the cell backward ([`lstm_units_backward`]) giving `dg` and
+/// row, `d_h += d_y`, the cell backward (the arithmetic of [`lstm_cell_backward`]) giving `dg` and
 /// `d_c_{t−1}`, `d_h = 0`, and `db += dg`; inactive rows get `dg = 0` and keep `d_h`, `d_c`.
 ///
 /// # Safety
@@ -584,17 +571,23 @@ mod tests {
                 continue;
             }
             let dr: Vec<f32> = (0..n).map(|j| dh0[s + j] + d_y[2 + r * ys + j]).collect();
-            let mut want = [[0.0f32; 8]; 4];
+            // The row kernel on this row's units alone: one row of H = n.
+            let row_gates: Vec<f32> = (0..4)
+                .flat_map(|q| gates[g + q * h..g + q * h + n].iter().copied())
+                .collect();
+            let mut want_all = vec![0.0f32; 4 * n];
             let mut dc_want = dc0[s..s + n].to_vec();
-            let [a, b, cc, d] = &mut want;
-            lstm_units_backward(
-                [&mut a[..], &mut b[..], &mut cc[..], &mut d[..]],
+            lstm_cell_backward(
+                &mut want_all,
                 &mut dc_want,
                 &dr,
-                [0, 1, 2, 3].map(|q| &gates[g + q * h..g + q * h + n]),
+                &row_gates,
                 &c[s..s + n],
                 &c_prev[s..s + n],
+                &[true],
+                n,
             );
+            let want: Vec<&[f32]> = want_all.chunks_exact(n).collect();
             for q in 0..4 {
                 for j in 0..n {
                     let got = dg[g + q * h + j];

@@ -268,8 +268,9 @@ fn fused_forward(
         for (s, (t, next)) in d.steps().enumerate() {
             let act = row(active, t, d.b);
             let x_t = row(x, t, d.b * inp);
-            // SAFETY (every slice below): row t of the state tapes was written before the last
-            // barrier (or before the job) and nobody writes it this step; the other slices are
+            // SAFETY (every slice below): the state tapes' row for step t (`slot(t)`) was
+            // written before the last barrier (or before the job) and nobody writes it this
+            // step (the step writes `slot(next)`, another row); the other slices are
             // the units of the panels this member claimed, of this step's rows, which no other
             // member touches this step.
             let at_t = d.slot(t) * bh;

@@ -460,14 +460,8 @@ impl Model {
         grads: &mut ModelGrads,
     ) -> Result<()> {
         let cfg = &self.config;
-        if tape.stack.pass_without_grad() {
-            // Checked first, so no gradient is half-added.
-            return Err(Error::Tape(
-                "the forward pass was run without grad (ModelTape::inference); backward needs a \
-                 tape recorded with grad"
-                    .into(),
-            ));
-        }
+        // Checked first, so no gradient is half-added.
+        tape.stack.check_grad_pass()?;
         let (k, o, n) = (cfg.head_inputs(), cfg.outputs, tape.active.len());
         if d_out.len() != n * o {
             return Err(Error::shape("d_out", &[n, o], &[d_out.len() / o.max(1), o]));
