@@ -2,19 +2,21 @@
 //! configuration in-process and prints one JSON line.
 //!
 //! ```text
-//! bench_run infer T B H LAYERS REPS THREADS [CELL]   forward over a sequence (F = H)
+//! bench_run infer T B H LAYERS REPS THREADS [CELL] [PREC]  forward over a sequence (F = H)
 //! bench_run train T B H LAYERS REPS THREADS [CELL]   forward + backward (MSE on the outputs) + Adam
-//! bench_run step  H REPS THREADS                one streaming step, B = 1 (REPS steps per sample)
+//! bench_run step  H REPS THREADS [PREC]         one streaming step, B = 1 (REPS steps per sample)
 //! bench_run gemm  M K N REPS THREADS            SGEMM of the same crate, for the peak figure
 //! ```
 //! `CELL`: `lstm` (default), `gru` or `rnn` (tanh); GFLOP/s count LSTM products either way.
+//! `PREC`: `f32` (default) or `f16` (the LSTM's inference weights rounded to f16,
+//! `Stack::set_inference_weights`).
 //! Output: `{"median_s": …, "min_s": …, "gflops": …, "peak_rss_kb": …}` (seconds per call).
 
 use std::time::Instant;
 
 use lstm::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use lstm::optim::{Optimizer, OptimizerConfig};
-use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tape, Tensor};
+use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tape, Tensor, WeightPrecision};
 
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -46,6 +48,15 @@ fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
     (t[t.len() / 2], t[0])
 }
 
+/// The weight precision argument at `i` (default f32).
+fn precision(a: &[String], i: usize) -> WeightPrecision {
+    match a.get(i).map(String::as_str) {
+        None | Some("f32") => WeightPrecision::F32,
+        Some("f16") => WeightPrecision::F16,
+        Some(other) => panic!("unknown precision {other}: f32 or f16"),
+    }
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let n = |i: usize| -> usize {
@@ -63,9 +74,10 @@ fn main() {
                 Some("rnn") => CellKind::RnnTanh,
                 Some(other) => panic!("unknown cell {other}: lstm, gru or rnn"),
             };
-            let stack = Stack::new(RnnConfig::new(cell, h, h).with_num_layers(layers), 0)
+            let mut stack = Stack::new(RnnConfig::new(cell, h, h).with_num_layers(layers), 0)
                 .unwrap()
                 .with_threads(threads);
+            stack.set_inference_weights(precision(&a, 8)).unwrap();
             let x = Tensor::new("x", &[t, b, h], vals(t * b * h)).unwrap();
             let target = vals(t * b * h);
             // Inference keeps nothing for backward (PyTorch's side runs under no_grad).
@@ -78,7 +90,6 @@ fn main() {
             tape.set_input_grad(false);
             let mut grads = stack.zero_grads();
             let mut opt = Optimizer::new(OptimizerConfig::adam(), &[stack.params().len()]);
-            let mut stack = stack;
             // FLOPs of the forward products: T·B·(F+H)·4H·2 per layer; training ≈ 3× that.
             let fwd = (t * b * 2 * h * 4 * h * 2 * layers) as f64;
             let (m, mn) = time(reps, || {
@@ -104,9 +115,10 @@ fn main() {
         }
         Some("step") => {
             let (h, reps, threads) = (n(1), n(2), n(3));
-            let stack = Stack::new(RnnConfig::new(CellKind::Lstm, h, h), 0)
+            let mut stack = Stack::new(RnnConfig::new(CellKind::Lstm, h, h), 0)
                 .unwrap()
                 .with_threads(threads);
+            stack.set_inference_weights(precision(&a, 4)).unwrap();
             let mut state = stack.zero_state(1);
             let mut scratch = StepScratch::new(&stack, 1).unwrap();
             let x = vals(h);

@@ -7,6 +7,14 @@ use lstm::kernels::lstm_cell::lstm_cell_forward_isa;
 use lstm::kernels::Isa;
 use std::time::Instant;
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("rows") {
+        rows_probe();
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("row") {
+        row_probe();
+        return;
+    }
     weight_grad_probe();
     row_probe();
     tile_probe();
@@ -53,7 +61,49 @@ fn tile_probe() {
 /// One-row tiles over 1 MiB of panels (a streaming step's share at H = 256), cache-warm.
 #[allow(dead_code)]
 fn row_probe() {
-    use lstm::kernels::packed::{tile, PANEL};
+    use lstm::kernels::packed::{tile, tile_f16, to_f16, Aligned, PANEL};
+    // The same weights in f16 (a step with `WeightPrecision::F16`), in L2 (a streaming step's
+    // share at H = 256 and twice that) and in L1; panels on a cache line (as packed) and 16 bytes
+    // past one (as a `Vec` from the system allocator would put them).
+    for (k, np) in [(512usize, 8usize), (1024, 8), (64, 2), (160, 1)] {
+        let a: Vec<f32> = (0..k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let src: Vec<f32> = (0..np * k * PANEL + 8)
+            .map(|i| (i % 5) as f32 * 0.1)
+            .collect();
+        let (mut p, mut p16) = (Aligned::default(), Aligned::default());
+        p.fill_from(&src, |v| v);
+        to_f16(&mut p16, &src);
+        let mut out = vec![0.0f32; PANEL];
+        let reps = 5_000_000 / (k * np);
+        for (what, off) in [("aligned", 0), ("16 B past", 16)] {
+            let (p, p16) = (&p[off / 4..], &p16[off / 2..]);
+            let t = Instant::now();
+            for _ in 0..reps {
+                for pi in 0..np {
+                    tile(&mut out, &a, k, k, &p[pi * k * PANEL..], 1, false);
+                    std::hint::black_box(&mut out);
+                }
+            }
+            let s32 = t.elapsed().as_secs_f64() / reps as f64;
+            let t = Instant::now();
+            for _ in 0..reps {
+                for pi in 0..np {
+                    tile_f16(&mut out, &a, k, k, &p16[pi * k * PANEL..], 1, false);
+                    std::hint::black_box(&mut out);
+                }
+            }
+            let s16 = t.elapsed().as_secs_f64() / reps as f64;
+            let w = (np * k * PANEL) as f64;
+            println!(
+                "one-row tiles over {} K weights, {what}: f32 {:.2} µs ({:.1} weights/ns), f16 {:.2} µs ({:.1} weights/ns)",
+                np * k * PANEL / 1024,
+                s32 * 1e6,
+                w / s32 / 1e9,
+                s16 * 1e6,
+                w / s16 / 1e9
+            );
+        }
+    }
     let (k, np) = (512usize, 8usize);
     let a: Vec<f32> = (0..k).map(|i| (i % 7) as f32 * 0.1).collect();
     let p: Vec<f32> = (0..np * k * PANEL).map(|i| (i % 5) as f32 * 0.1).collect();
@@ -115,5 +165,43 @@ fn weight_grad_probe() {
         let copy = t.elapsed().as_secs_f64() / 5.0;
         let f = (2 * k * m * n) as f64;
         println!("round {round}: Xᵀ view {:.2} ms ({:.0} GFLOP/s), transposed copy + product {:.2} ms ({:.0})", view * 1e3, f / view / 1e9, copy * 1e3, f / copy / 1e9);
+    }
+}
+
+#[allow(dead_code)]
+fn rows_probe() {
+    use lstm::kernels::packed::{tile_isa, PANEL};
+    use lstm::kernels::Isa;
+    let (k, np) = (64usize, 2usize);
+    let a: Vec<f32> = (0..6 * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let p: Vec<f32> = (0..np * k * PANEL).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut out = vec![0.0f32; 6 * PANEL];
+    let reps = 200_000;
+    for rows in 1..=6 {
+        for pf in [true, false] {
+            let t = Instant::now();
+            for _ in 0..reps {
+                for pi in 0..np {
+                    tile_isa(
+                        Isa::Avx512,
+                        &mut out,
+                        &a,
+                        k,
+                        k,
+                        &p[pi * k * PANEL..],
+                        rows,
+                        false,
+                        pf,
+                    );
+                    std::hint::black_box(&mut out);
+                }
+            }
+            let s = t.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "rows {rows} pf {pf}: {:.3} µs, {:.1} lanes/ns",
+                s * 1e6,
+                (rows * np * k * PANEL) as f64 / s / 1e9
+            );
+        }
     }
 }

@@ -41,6 +41,6 @@ pub mod train;
 
 pub use config::{CellKind, RnnConfig};
 pub use error::{Error, Result};
-pub use stack::{Grads, InputGrads, Output, Stack, State, Tape};
+pub use stack::{Grads, InputGrads, Output, Stack, State, Tape, WeightPrecision};
 pub use step::StepScratch;
 pub use tensor::Tensor;

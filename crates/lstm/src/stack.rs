@@ -33,6 +33,21 @@ pub struct Stack {
     /// Names the current parameter values: a fresh number from [`next_version`] whenever they
     /// may have changed, so packed copies of the weights (kept in tapes) know when to re-pack.
     version: u64,
+    /// The precision forwards without grad read the weights in.
+    inference_weights: WeightPrecision,
+}
+
+/// The precision in which forwards without grad ([`Tape::inference`], [`Stack::step`]) read the
+/// weights of an LSTM (without projection); see [`Stack::set_inference_weights`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightPrecision {
+    /// f32, as stored (the default).
+    #[default]
+    F32,
+    /// Each weight rounded to the nearest f16 (IEEE half; ties to even, clamped to ±65504),
+    /// widened back to f32 as it is read; biases, inputs, states and every sum stay f32.
+    /// PyTorch's `quantize_dynamic(model, {nn.LSTM}, dtype=torch.float16)`.
+    F16,
 }
 
 /// A process-wide fresh number for [`Stack::version`] (never 0, which means "unknown").
@@ -233,7 +248,33 @@ impl Stack {
             config,
             threads: default_threads(),
             version: next_version(),
+            inference_weights: WeightPrecision::F32,
         })
+    }
+
+    /// Sets the precision in which forwards without grad ([`Tape::inference`], streaming
+    /// [`Stack::step`]) read the weights: [`WeightPrecision::F16`] halves the bytes each step
+    /// reads, which is what bounds a step at small batch sizes (B = 1 above all), at the cost of
+    /// rounding each weight to f16 (a relative error ≤ 2⁻¹¹ per weight; an output then differs
+    /// from the f32 one by about 1e-4). The stored parameters, training and every forward that
+    /// records for backward stay f32. LSTM without projection only: other stacks get
+    /// [`Error::Unsupported`].
+    pub fn set_inference_weights(&mut self, precision: WeightPrecision) -> Result<()> {
+        let c = &self.config;
+        if precision == WeightPrecision::F16 && (c.cell != CellKind::Lstm || c.proj_size > 0) {
+            return Err(Error::Unsupported(format!(
+                "f16 inference weights are implemented for the LSTM without projection, not for {}",
+                c.describe()
+            )));
+        }
+        self.inference_weights = precision;
+        Ok(())
+    }
+
+    /// The precision forwards without grad read the weights in
+    /// ([`Stack::set_inference_weights`]).
+    pub fn inference_weights(&self) -> WeightPrecision {
+        self.inference_weights
     }
 
     /// Sets the number of threads the products may use (default: all cores).
@@ -445,6 +486,7 @@ impl Stack {
                 let k = l * nd + dir;
                 let d = Dims {
                     record: !tape.no_grad,
+                    half: tape.no_grad && self.inference_weights == WeightPrecision::F16,
                     ..self.layer_dims(l, dir, t, b)
                 };
                 let w = self.layout.dir(&self.params, k);
@@ -497,6 +539,7 @@ impl Stack {
             reverse: dir == 1,
             threads: self.threads,
             record: true,
+            half: false,
             version: self.version,
         }
     }

@@ -112,6 +112,7 @@ impl Stack {
             // Nothing is kept for backward (the fused LSTM loop then writes no activations).
             let d = layer::Dims {
                 record: false,
+                half: self.inference_weights() == crate::stack::WeightPrecision::F16,
                 ..self.layer_dims(l, 0, 1, b)
             };
             let w = self.layout().dir(self.params(), l);

@@ -12,7 +12,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tape, Tensor};
+use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tape, Tensor, WeightPrecision};
 
 struct Counting;
 
@@ -52,16 +52,26 @@ fn streaming_step_allocates_nothing() {
         RnnConfig::new(CellKind::Gru, 16, 32),
         RnnConfig::new(CellKind::RnnTanh, 16, 32),
     ] {
-        let s = Stack::new(cfg.clone(), 0).unwrap().with_threads(1);
-        let mut state = s.zero_state(1);
-        let mut scratch = StepScratch::new(&s, 1).unwrap();
-        let x = vec![0.5f32; 16];
-        let (n, _) = allocs(|| {
-            for _ in 0..50 {
-                s.step(&x, &mut state, &mut scratch).unwrap();
+        for precision in [WeightPrecision::F32, WeightPrecision::F16] {
+            let mut s = Stack::new(cfg.clone(), 0).unwrap().with_threads(1);
+            if s.set_inference_weights(precision).is_err() {
+                continue; // f16 weights: the LSTM without projection only
             }
-        });
-        assert_eq!(n, 0, "{}: 50 steps allocated {n} times", cfg.describe());
+            let mut state = s.zero_state(1);
+            let mut scratch = StepScratch::new(&s, 1).unwrap();
+            let x = vec![0.5f32; 16];
+            let (n, _) = allocs(|| {
+                for _ in 0..50 {
+                    s.step(&x, &mut state, &mut scratch).unwrap();
+                }
+            });
+            assert_eq!(
+                n,
+                0,
+                "{} ({precision:?} weights): 50 steps allocated {n} times",
+                cfg.describe()
+            );
+        }
     }
 }
 
@@ -115,24 +125,30 @@ fn inference_forward_allocations_do_not_grow_with_t() {
         RnnConfig::new(CellKind::Gru, 8, 16),
         RnnConfig::new(CellKind::RnnTanh, 8, 16),
     ] {
-        // Two threads: the fused loops' team job is inside the count.
-        let s = Stack::new(cfg.clone(), 0).unwrap().with_threads(2);
-        let mut tape = Tape::inference();
-        let mut count = |t: usize, b: usize| {
-            let x = Tensor::zeros(&[t, b, 8]);
-            s.forward(&x, None, None, &mut tape).unwrap();
-            allocs(|| s.forward(&x, None, None, &mut tape).unwrap()).0
-        };
-        // B = 1 (input side from one product before the loop) and B = 70 (in the loop, two row
-        // groups) take different paths; neither may allocate per step.
-        for b in [1, 70] {
-            let (short, long) = (count(16, b), count(256, b));
-            assert_eq!(
-                short,
-                long,
-                "{}: inference forward allocations at B={b}: T=16 {short}, T=256 {long}",
-                cfg.describe()
-            );
+        for precision in [WeightPrecision::F32, WeightPrecision::F16] {
+            // Two threads: the fused loops' team job is inside the count.
+            let mut s = Stack::new(cfg.clone(), 0).unwrap().with_threads(2);
+            if s.set_inference_weights(precision).is_err() {
+                continue; // f16 weights: the LSTM without projection only
+            }
+            let mut tape = Tape::inference();
+            let mut count = |t: usize, b: usize| {
+                let x = Tensor::zeros(&[t, b, 8]);
+                s.forward(&x, None, None, &mut tape).unwrap();
+                allocs(|| s.forward(&x, None, None, &mut tape).unwrap()).0
+            };
+            // B = 1 (input side from one product before the loop) and B = 70 (in the loop, two
+            // row groups) take different paths; neither may allocate per step.
+            for b in [1, 70] {
+                let (short, long) = (count(16, b), count(256, b));
+                assert_eq!(
+                    short,
+                    long,
+                    "{} ({precision:?} weights): inference forward allocations at B={b}: T=16 \
+                     {short}, T=256 {long}",
+                    cfg.describe()
+                );
+            }
         }
     }
 }

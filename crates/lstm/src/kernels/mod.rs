@@ -49,6 +49,7 @@ macro_rules! dispatch {
 }
 
 pub mod activation;
+pub mod aligned;
 pub mod denormal;
 pub mod gemm;
 pub mod gemv;

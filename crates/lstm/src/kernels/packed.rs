@@ -9,8 +9,11 @@
 //!   units;
 //! - [`pack_col_panels`]: panel `p` holds columns `64p .. 64p+64` in order.
 //!
-//! Lanes past the end of the source are zero. [`tile`] computes `out[M, 64] = A[M, K] · panel`
+//! Lanes past the end of the source are zero. Packed matrices live in [`Aligned`] buffers, so
+//! every panel row starts on a cache line. [`tile`] computes `out[M, 64] = A[M, K] · panel`
 //! for up to [`MAX_ROWS`] rows of `A` at once, keeping the `M × 64` sums in registers.
+
+pub use super::aligned::Aligned;
 
 /// Lanes in a group (one AVX-512 register of f32).
 pub const LANES: usize = 16;
@@ -33,15 +36,14 @@ pub fn col_panels(n: usize) -> usize {
 
 /// Packs `w: [K, 4H]` (gate blocks `i, f, g, o` of `H` columns each) into `[gate_panels(H), K,
 /// 64]`: panel `p`, group `q`, lane `l` is column `q·H + 16p + l` (zero where `16p + l ≥ H`).
-pub fn pack_gate_panels(dst: &mut Vec<f32>, w: &[f32], k: usize, h: usize) {
+pub fn pack_gate_panels(dst: &mut Aligned<f32>, w: &[f32], k: usize, h: usize) {
     let np = gate_panels(h);
     assert_eq!(
         w.len(),
         k * 4 * h,
         "pack_gate_panels: w is not [{k}, 4·{h}]"
     );
-    dst.clear();
-    dst.resize(np * k * PANEL, 0.0);
+    dst.zeroed(np * k * PANEL);
     for p in 0..np {
         let (u0, valid) = (p * LANES, LANES.min(h - p * LANES));
         for kk in 0..k {
@@ -58,11 +60,10 @@ pub fn pack_gate_panels(dst: &mut Vec<f32>, w: &[f32], k: usize, h: usize) {
 /// Packs the transpose of `w: [N, K]` (that is, the `[K, N]` matrix `wᵀ`) into
 /// `[col_panels(N), K, 64]`: panel `p`, column `c` is column `64p + c` of `wᵀ` (row `64p + c`
 /// of `w`), zero past `N`.
-pub fn pack_col_panels_t(dst: &mut Vec<f32>, w: &[f32], n: usize, k: usize) {
+pub fn pack_col_panels_t(dst: &mut Aligned<f32>, w: &[f32], n: usize, k: usize) {
     let np = col_panels(n);
     assert_eq!(w.len(), n * k, "pack_col_panels_t: w is not [{n}, {k}]");
-    dst.clear();
-    dst.resize(np * k * PANEL, 0.0);
+    dst.zeroed(np * k * PANEL);
     for j in 0..n {
         let (p, c) = (j / PANEL, j % PANEL);
         let src = &w[j * k..(j + 1) * k];
@@ -74,11 +75,10 @@ pub fn pack_col_panels_t(dst: &mut Vec<f32>, w: &[f32], n: usize, k: usize) {
 }
 
 /// Packs `w: [K, N]` into `[col_panels(N), K, 64]`: panel `p`, column `c` is column `64p + c`.
-pub fn pack_col_panels(dst: &mut Vec<f32>, w: &[f32], k: usize, n: usize) {
+pub fn pack_col_panels(dst: &mut Aligned<f32>, w: &[f32], k: usize, n: usize) {
     let np = col_panels(n);
     assert_eq!(w.len(), k * n, "pack_col_panels: w is not [{k}, {n}]");
-    dst.clear();
-    dst.resize(np * k * PANEL, 0.0);
+    dst.zeroed(np * k * PANEL);
     for p in 0..np {
         let (c0, valid) = (p * PANEL, PANEL.min(n - p * PANEL));
         for kk in 0..k {
@@ -89,7 +89,7 @@ pub fn pack_col_panels(dst: &mut Vec<f32>, w: &[f32], k: usize, n: usize) {
 }
 
 /// Panel `p` of a packed matrix with `k` rows.
-pub fn panel(packed: &[f32], p: usize, k: usize) -> &[f32] {
+pub fn panel<T>(packed: &[T], p: usize, k: usize) -> &[T] {
     &packed[p * k * PANEL..(p + 1) * k * PANEL]
 }
 
@@ -190,6 +190,140 @@ pub fn tile_isa(
         return;
     }
     tile_body(out, a, lda, k, panel, rows, add)
+}
+
+/// Largest finite f16 value: weights beyond it are clamped to it when rounded.
+pub const F16_MAX: f32 = 65504.0;
+
+/// `v` rounded to the nearest f16 (ties to even; beyond ±[`F16_MAX`] clamped to it, NaN kept),
+/// as the bits of that f16.
+pub fn f16_bits(v: f32) -> u16 {
+    half::f16::from_f32(v.clamp(-F16_MAX, F16_MAX)).to_bits()
+}
+
+/// `v` rounded to f16 and back ([`f16_bits`]): the value a half-precision weight holds.
+pub fn round_f16(v: f32) -> f32 {
+    half::f16::from_bits(f16_bits(v)).to_f32()
+}
+
+/// `dst = src` rounded to f16 ([`f16_bits`]), element by element; for a packed matrix the
+/// panel layout carries over.
+pub fn to_f16(dst: &mut Aligned<u16>, src: &[f32]) {
+    dst.fill_from(src, f16_bits);
+}
+
+/// [`tile`] over a panel of f16 weights (`panel: [k, 64]` f16 bits, from [`to_f16`]): each
+/// weight is widened to f32 exactly and the sums run in f32 in the same order as [`tile`], so the
+/// result equals [`tile`] over the f32 values of those weights bit for bit. Reads half the bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn tile_f16(
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[u16],
+    rows: usize,
+    add: bool,
+) {
+    tile_f16_isa(super::Isa::detect(), out, a, lda, k, panel, rows, add)
+}
+
+/// [`tile_f16`] with a chosen variant (portable if the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+pub fn tile_f16_isa(
+    isa: super::Isa,
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[u16],
+    rows: usize,
+    add: bool,
+) {
+    assert!(
+        (1..=MAX_ROWS).contains(&rows),
+        "tile_f16: rows {rows} not in 1..={MAX_ROWS}"
+    );
+    assert!(
+        out.len() >= rows * PANEL,
+        "tile_f16: out holds fewer than {rows} rows"
+    );
+    assert!(
+        panel.len() >= k * PANEL,
+        "tile_f16: panel holds fewer than {k} rows"
+    );
+    assert!(
+        k == 0 || a.len() >= (rows - 1) * lda + k,
+        "tile_f16: a holds fewer than {rows} rows of {k}"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if isa == super::Isa::Avx512 && isa.available() {
+        // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access.
+        unsafe {
+            let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
+            match rows {
+                1 => avx512::tile1_f16(o, ap, k, pp, add),
+                2 => avx512::tile_f16::<2>(o, ap, lda, k, pp, add),
+                3 => avx512::tile_f16::<3>(o, ap, lda, k, pp, add),
+                4 => avx512::tile_f16::<4>(o, ap, lda, k, pp, add),
+                5 => avx512::tile_f16::<5>(o, ap, lda, k, pp, add),
+                _ => avx512::tile_f16::<6>(o, ap, lda, k, pp, add),
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa != super::Isa::Portable && super::Isa::Avx2.available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked).
+        unsafe { tile_f16_avx2(out, a, lda, k, panel, rows, add) };
+        return;
+    }
+    tile_body_f16(out, a, lda, k, panel, rows, add)
+}
+
+/// The portable f16 tile: [`tile_body`] with each weight widened as it is read.
+#[inline(always)]
+fn tile_body_f16(
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[u16],
+    rows: usize,
+    add: bool,
+) {
+    for m in 0..rows {
+        let acc = &mut out[m * PANEL..(m + 1) * PANEL];
+        if !add {
+            acc.fill(0.0);
+        }
+        let am = &a[m * lda..m * lda + k];
+        for half in 0..2 {
+            let mut s = [0.0f32; PANEL / 2];
+            s.copy_from_slice(&acc[half * PANEL / 2..(half + 1) * PANEL / 2]);
+            for (kk, &av) in am.iter().enumerate() {
+                let p = &panel[kk * PANEL + half * PANEL / 2..kk * PANEL + (half + 1) * PANEL / 2];
+                for c in 0..PANEL / 2 {
+                    s[c] += av * half::f16::from_bits(p[c]).to_f32();
+                }
+            }
+            acc[half * PANEL / 2..(half + 1) * PANEL / 2].copy_from_slice(&s);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_f16_avx2(
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[u16],
+    rows: usize,
+    add: bool,
+) {
+    tile_body_f16(out, a, lda, k, panel, rows, add)
 }
 
 /// The portable tile: 16-lane chunks the compiler vectorises.
@@ -346,6 +480,107 @@ mod avx512 {
             }
         }
     }
+
+    /// The 16 f16 weights at `p` widened to f32 (exact).
+    #[inline(always)]
+    unsafe fn load16(p: *const u16) -> __m512 {
+        _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+    }
+
+    /// [`tile1`] over f16 weights: the same two sets of sums in the same order.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` readable for `k`, `panel` for `k·64`, `out` writable for 64.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile1_f16(
+        out: *mut f32,
+        a: *const f32,
+        k: usize,
+        panel: *const u16,
+        add: bool,
+    ) {
+        let z = _mm512_setzero_ps();
+        let mut s0 = [z; 4];
+        let mut s1 = [z; 4];
+        if add {
+            for (q, v) in s0.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(out.add(q * 16));
+            }
+        }
+        let mut kk = 0;
+        while kk + 2 <= k {
+            let p = panel.add(kk * PANEL);
+            let a0 = _mm512_set1_ps(*a.add(kk));
+            let a1 = _mm512_set1_ps(*a.add(kk + 1));
+            // Two rows (4 lines) ahead of the hardware prefetcher.
+            let ahead = p.add(PF_ROWS * PANEL) as *const i8;
+            for l in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+            }
+            for q in 0..4 {
+                s0[q] = _mm512_fmadd_ps(a0, load16(p.add(q * 16)), s0[q]);
+                s1[q] = _mm512_fmadd_ps(a1, load16(p.add(PANEL + q * 16)), s1[q]);
+            }
+            kk += 2;
+        }
+        if kk < k {
+            let p = panel.add(kk * PANEL);
+            let a0 = _mm512_set1_ps(*a.add(kk));
+            for (q, v) in s0.iter_mut().enumerate() {
+                *v = _mm512_fmadd_ps(a0, load16(p.add(q * 16)), *v);
+            }
+        }
+        for q in 0..4 {
+            _mm512_storeu_ps(out.add(q * 16), _mm512_add_ps(s0[q], s1[q]));
+        }
+    }
+
+    /// [`tile`] over f16 weights (prefetching ahead), sums in the same order.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` readable for `(M−1)·lda + k`, `panel` for `k·64`, `out` writable for `M·64`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile_f16<const M: usize>(
+        out: *mut f32,
+        a: *const f32,
+        lda: usize,
+        k: usize,
+        panel: *const u16,
+        add: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 4]; M];
+        if add {
+            for (m, row) in acc.iter_mut().enumerate() {
+                for (q, v) in row.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(out.add(m * PANEL + q * 16));
+                }
+            }
+        }
+        for kk in 0..k {
+            let p = panel.add(kk * PANEL);
+            let b = [
+                load16(p),
+                load16(p.add(16)),
+                load16(p.add(32)),
+                load16(p.add(48)),
+            ];
+            let ahead = p.add(PF_ROWS_M * PANEL) as *const i8;
+            for l in 0..2 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+            }
+            for (m, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(m * lda + kk));
+                for q in 0..4 {
+                    row[q] = _mm512_fmadd_ps(av, b[q], row[q]);
+                }
+            }
+        }
+        for (m, row) in acc.iter().enumerate() {
+            for (q, v) in row.iter().enumerate() {
+                _mm512_storeu_ps(out.add(m * PANEL + q * 16), *v);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -357,7 +592,7 @@ mod tests {
     fn gate_panels_put_each_units_four_gates_in_one_panel() {
         let (k, h) = (3, 20);
         let w = test_vals(k * 4 * h, 1, 1.0);
-        let mut p = Vec::new();
+        let mut p = Aligned::default();
         pack_gate_panels(&mut p, &w, k, h);
         assert_eq!(p.len(), 2 * k * PANEL);
         for pi in 0..2 {
@@ -388,15 +623,72 @@ mod tests {
                 wt[c * k + r] = w[r * n + c];
             }
         }
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut a, mut b) = (Aligned::default(), Aligned::default());
         pack_col_panels(&mut a, &w, k, n);
         pack_col_panels_t(&mut b, &wt, n, k);
-        assert_eq!(a, b);
+        assert_eq!(&a[..], &b[..]);
         for kk in 0..k {
             for c in 0..2 * PANEL {
                 let got = a[(c / PANEL * k + kk) * PANEL + c % PANEL];
                 let want = if c < n { w[kk * n + c] } else { 0.0 };
                 assert_eq!(got, want, "row {kk} column {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn f16_rounding_is_to_nearest_and_clamps_to_the_finite_range() {
+        assert_eq!(round_f16(1.0), 1.0);
+        // 1 + 2⁻¹¹ is halfway between 1 and the next f16 (1 + 2⁻¹⁰): ties go to even (1).
+        assert_eq!(round_f16(1.0 + 2f32.powi(-11)), 1.0);
+        assert_eq!(
+            round_f16(1.0 + 3.0 * 2f32.powi(-11)),
+            1.0 + 2.0 * 2f32.powi(-10)
+        );
+        assert_eq!(round_f16(1e6), F16_MAX);
+        assert_eq!(round_f16(-1e6), -F16_MAX);
+        assert!(round_f16(f32::NAN).is_nan());
+        for &v in &test_vals(1000, 9, 3.0) {
+            let r = round_f16(v);
+            assert!(
+                (r - v).abs() <= v.abs() * 2f32.powi(-11),
+                "round_f16({v}) = {r}: off by more than half an f16 ulp"
+            );
+        }
+    }
+
+    #[test]
+    fn f16_tile_equals_the_f32_tile_over_the_widened_weights_bit_for_bit() {
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
+            for k in [0, 1, 7, 64, 257] {
+                let lda = k + 3;
+                let a = test_vals(MAX_ROWS * lda, 3, 1.0);
+                let mut p16 = Aligned::default();
+                to_f16(&mut p16, &test_vals(k * PANEL, 4, 1.0));
+                let widened: Vec<f32> = p16
+                    .iter()
+                    .map(|&b| half::f16::from_bits(b).to_f32())
+                    .collect();
+                for (rows, add) in (1..=MAX_ROWS).flat_map(|r| [(r, false), (r, true)]) {
+                    let init = test_vals(rows * PANEL, 5, 1.0);
+                    let mut want = init.clone();
+                    let mut got = if add {
+                        init.clone()
+                    } else {
+                        vec![f32::NAN; rows * PANEL]
+                    };
+                    tile_isa(isa, &mut want, &a, lda, k, &widened, rows, add, true);
+                    tile_f16_isa(isa, &mut got, &a, lda, k, &p16, rows, add);
+                    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                        assert_eq!(
+                            w.to_bits(),
+                            g.to_bits(),
+                            "{isa:?} k={k} rows={rows} add={add}: out[{}, {}] expected {w}, got {g}",
+                            i / PANEL,
+                            i % PANEL
+                        );
+                    }
+                }
             }
         }
     }

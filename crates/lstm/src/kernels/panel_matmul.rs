@@ -108,7 +108,7 @@ mod tests {
             let a = test_vals(m * k, 1, 1.0);
             let w = test_vals(k * n, 2, 1.0);
             // (`pack_col_panels_t` of `Wᵀ` gives the same panels: tested in `packed`.)
-            let mut p = Vec::new();
+            let mut p = crate::kernels::aligned::Aligned::default();
             pack_col_panels(&mut p, &w, k, n);
             let ldd = n + 3;
             for acc in [Acc::Overwrite, Acc::Add] {

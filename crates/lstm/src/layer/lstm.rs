@@ -13,8 +13,8 @@ use crate::kernels::lstm_cell::{
     GroupOut,
 };
 use crate::kernels::packed::{
-    col_panels, gate_panels, pack_col_panels, pack_col_panels_t, pack_gate_panels, panel, tile,
-    tile_cached, LANES, MAX_ROWS, PANEL,
+    col_panels, gate_panels, pack_col_panels, pack_col_panels_t, pack_gate_panels, panel,
+    round_f16, tile, tile_cached, tile_f16, to_f16, Aligned, LANES, MAX_ROWS, PANEL,
 };
 use crate::kernels::panel_matmul::panel_matmul;
 use crate::kernels::team::{SharedMut, Team};
@@ -38,6 +38,7 @@ pub(crate) fn forward(
     // Only the fused loop (no projection) knows how to keep less than the whole tape.
     let d = &Dims {
         record: d.record || w.w_hr.is_some(),
+        half: d.half && !d.record && w.w_hr.is_none(),
         ..*d
     };
     let (bh, bho, bg) = (d.b * d.h, d.b * d.h_out, d.b * d.g);
@@ -66,10 +67,15 @@ pub(crate) fn forward(
     row_mut(c_prev, d.slot(d.first()), bh).copy_from_slice(c0);
     let Some(w_hr) = w.w_hr else {
         // No projection: the fused team loop.
+        let fw = fused.get(FusedWeights::key(d), |f| f.pack(w, d));
         if !input_in_loop(d) {
-            input_projection(gates, x, w, true, d);
+            // With f16 weights the input side reads them rounded too.
+            let w_in = DirParams {
+                w_ih: if d.half { &fw.ih_rounded } else { w.w_ih },
+                ..*w
+            };
+            input_projection(gates, x, &w_in, true, d);
         }
-        let fw = fused.get(d.version, |f| f.pack(w, d));
         resize_for_overwrite(sums, team_size(d) * ROW_GROUP * PANEL);
         let st = States {
             h: SharedMut::new(h_prev),
@@ -213,26 +219,84 @@ fn copy_lanes(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// The weights of one direction packed for [`fused_forward`], made from one version.
+/// The weights of one direction packed for [`fused_forward`], made from one version, in f32 or
+/// (with [`Dims::half`]) f16.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FusedWeights {
-    /// `[gate_panels(H), In, 64]` `W_ih`.
-    ih: Vec<f32>,
-    /// `[gate_panels(H), H, 64]` `W_hh`.
-    hh: Vec<f32>,
-    /// `[gate_panels(H), 64]` `b_ih + b_hh` in the same panel order (zeros without biases).
-    bias: Vec<f32>,
+    /// `[gate_panels(H), In, 64]` `W_ih` (f32 only).
+    ih: Aligned<f32>,
+    /// `[gate_panels(H), H, 64]` `W_hh` (f32 only).
+    hh: Aligned<f32>,
+    /// `[gate_panels(H), In, 64]` `W_ih` as f16 bits (f16 only).
+    ih16: Aligned<u16>,
+    /// `[gate_panels(H), H, 64]` `W_hh` as f16 bits (f16 only).
+    hh16: Aligned<u16>,
+    /// `[In, G]` `W_ih` rounded to f16 and widened back, for the input side computed before
+    /// the loop (f16 only).
+    ih_rounded: Vec<f32>,
+    /// `[gate_panels(H), 64]` `b_ih + b_hh` in the same panel order (zeros without biases;
+    /// f32 either way).
+    bias: Aligned<f32>,
+}
+
+/// One packed panel of weights, in the precision they were packed in.
+#[derive(Clone, Copy)]
+enum Pan<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
 }
 
 impl FusedWeights {
+    /// What names a packing: the weights' version and the precision (version 0: always
+    /// re-pack).
+    fn key(d: &Dims) -> u64 {
+        if d.version == 0 {
+            0
+        } else {
+            d.version * 2 + d.half as u64
+        }
+    }
+
     fn pack(&mut self, w: &DirParams, d: &Dims) {
         pack_gate_panels(&mut self.ih, w.w_ih, d.input, d.h);
         pack_gate_panels(&mut self.hh, w.w_hh, d.h_out, d.h);
+        if d.half {
+            to_f16(&mut self.ih16, &self.ih);
+            to_f16(&mut self.hh16, &self.hh);
+            self.ih_rounded.clear();
+            self.ih_rounded.extend(w.w_ih.iter().map(|&v| round_f16(v)));
+            for v in [&mut self.ih, &mut self.hh] {
+                *v = Aligned::default();
+            }
+        } else {
+            for v in [&mut self.ih16, &mut self.hh16] {
+                *v = Aligned::default();
+            }
+            self.ih_rounded = Vec::new();
+        }
         let mut b = vec![0.0; d.g];
         for v in [w.b_ih, w.b_hh].into_iter().flatten() {
             b.iter_mut().zip(v).for_each(|(a, x)| *a += x);
         }
         pack_gate_panels(&mut self.bias, &b, 1, d.h);
+    }
+
+    /// Panel `p` of `W_ih` (`k = In` rows), in the precision it was packed in.
+    fn panel_ih(&self, p: usize, k: usize) -> Pan<'_> {
+        if self.ih16.is_empty() {
+            Pan::F32(panel(&self.ih, p, k))
+        } else {
+            Pan::F16(panel(&self.ih16, p, k))
+        }
+    }
+
+    /// Panel `p` of `W_hh` (`k = H` rows), in the precision it was packed in.
+    fn panel_hh(&self, p: usize, k: usize) -> Pan<'_> {
+        if self.hh16.is_empty() {
+            Pan::F32(panel(&self.hh, p, k))
+        } else {
+            Pan::F16(panel(&self.hh16, p, k))
+        }
     }
 }
 
@@ -280,7 +344,7 @@ fn fused_forward(
                 for g0 in (0..d.b).step_by(ROW_GROUP) {
                     let rg = g0..(g0 + ROW_GROUP).min(d.b);
                     let acc = &mut acc[..rg.len() * PANEL];
-                    let hh = (h_in, h, panel(&fw.hh, p, h));
+                    let hh = (h_in, h, fw.panel_hh(p, h));
                     let sources = if x_in_loop {
                         // Fixed-size copies: a few vector moves, not a call per row.
                         let bias: &[f32; PANEL] = fw.bias[p * PANEL..(p + 1) * PANEL]
@@ -290,7 +354,7 @@ fn fused_forward(
                             let a: &mut [f32; PANEL] = a.try_into().expect("one panel");
                             *a = *bias;
                         }
-                        [Some((x_t, inp, panel(&fw.ih, p, inp))), Some(hh)]
+                        [Some((x_t, inp, fw.panel_ih(p, inp))), Some(hh)]
                     } else {
                         // The input side (bias included) is already in `gates`.
                         for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
@@ -357,27 +421,20 @@ fn fused_forward(
 /// holds rows of `k` values (`src[r·k..]`) and `pan: [k, 64]` is one packed panel: [`tile`]s of up
 /// to [`MAX_ROWS`] rows, [`KC`] panel rows at a time, so the panel block, the group's sums and
 /// the rows of `A` they use stay in L1 meanwhile. `acc: [rows.len(), 64]`.
-fn group_product(
-    acc: &mut [f32],
-    src: &[f32],
-    k: usize,
-    pan: &[f32],
-    rows: std::ops::Range<usize>,
-) {
+fn group_product(acc: &mut [f32], src: &[f32], k: usize, pan: Pan, rows: std::ops::Range<usize>) {
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         for r0 in rows.clone().step_by(MAX_ROWS) {
-            // The first tile brings the panel block into L1; the others find it there.
-            let tile = if r0 == rows.start { tile } else { tile_cached };
-            tile(
-                &mut acc[(r0 - rows.start) * PANEL..],
-                &src[r0 * k + k0..],
-                k,
-                kc,
-                &pan[k0 * PANEL..],
-                MAX_ROWS.min(rows.end - r0),
-                true,
-            );
+            let (out, a) = (&mut acc[(r0 - rows.start) * PANEL..], &src[r0 * k + k0..]);
+            let n = MAX_ROWS.min(rows.end - r0);
+            match pan {
+                // The first tile brings the panel block into L1; the others find it there.
+                Pan::F32(pan) if r0 == rows.start => {
+                    tile(out, a, k, kc, &pan[k0 * PANEL..], n, true)
+                }
+                Pan::F32(pan) => tile_cached(out, a, k, kc, &pan[k0 * PANEL..], n, true),
+                Pan::F16(pan) => tile_f16(out, a, k, kc, &pan[k0 * PANEL..], n, true),
+            }
         }
     }
 }
@@ -674,7 +731,7 @@ fn fused_backward(
                     for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
                         a[..n].copy_from_slice(unsafe { dh.slice(b * h + j0, n) });
                     }
-                    group_product(acc, dg_t, g4, pan, rg.clone());
+                    group_product(acc, dg_t, g4, Pan::F32(pan), rg.clone());
                     for (b, a) in rg.clone().zip(acc.chunks_exact(PANEL)) {
                         unsafe { dh.slice_mut(b * h + j0, n) }.copy_from_slice(&a[..n]);
                     }

@@ -20,6 +20,7 @@ pub(crate) mod gru;
 pub(crate) mod lstm;
 pub(crate) mod rnn;
 
+use crate::kernels::aligned::Aligned;
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::params::{DirParams, DirParamsMut};
 
@@ -74,6 +75,9 @@ pub(crate) struct Dims {
     /// less (the fused LSTM loop) keep no gate activations and only two rows of state, used
     /// in turn; the others record as usual.
     pub record: bool,
+    /// Whether the fused LSTM loop reads its weights rounded to f16 ([`crate::WeightPrecision`];
+    /// forwards without grad only).
+    pub half: bool,
     /// The version of the weights ([`crate::Stack`] renumbers them on every change): packed
     /// copies in a tape made from the same version are reused. 0: unknown, always re-pack.
     pub version: u64,
@@ -149,9 +153,9 @@ pub(crate) struct DirTape {
     pub sums: Vec<f32>,
     /// `W_hh` packed in column panels for the per-step product of the loops that do not run
     /// fused (GRU, RNN, the LSTM with a projection).
-    pub packed_hh: Packed<Vec<f32>>,
+    pub packed_hh: Packed<Aligned<f32>>,
     /// `W_hr` packed in column panels (LSTM with a projection).
-    pub packed_hr: Packed<Vec<f32>>,
+    pub packed_hr: Packed<Aligned<f32>>,
 }
 
 /// A packed copy of weights and the weights' version it was made from (0: none).
@@ -191,9 +195,9 @@ pub(crate) struct BwdScratch {
     /// `[G, In]` `W_ih` transposed, for `d_X = d_gates · W_ihᵀ`.
     pub w_ih_t: Vec<f32>,
     /// `W_hhᵀ` packed in column panels for the per-step `d_gates · W_hhᵀ` (every cell).
-    pub packed_t: Packed<Vec<f32>>,
+    pub packed_t: Packed<Aligned<f32>>,
     /// `W_hrᵀ` packed in column panels (LSTM with a projection).
-    pub packed_hr_t: Packed<Vec<f32>>,
+    pub packed_hr_t: Packed<Aligned<f32>>,
     /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused backward loop.
     pub sums: Vec<f32>,
     /// `[G]` the bias gradient the fused backward loop sums.

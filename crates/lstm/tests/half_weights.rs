@@ -1,0 +1,159 @@
+//! f16 inference weights (`Stack::set_inference_weights(WeightPrecision::F16)`): a forward
+//! without grad, and a streaming step, equal bit for bit the f32 forward of a stack whose weights
+//! were rounded to f16 (the f16 tile widens each weight exactly and sums in the f32 tile's
+//! order); recording forwards ignore the setting; other stacks refuse it.
+
+mod common;
+
+use common::{rand_vec, to_f32};
+use lstm::kernels::packed::round_f16;
+use lstm::{CellKind, Output, RnnConfig, Stack, StepScratch, Tape, Tensor, WeightPrecision};
+
+/// `stack` with every weight (not the biases) rounded to f16, f32 precision.
+fn rounded(stack: &Stack) -> Stack {
+    let mut r = stack.clone();
+    r.set_inference_weights(WeightPrecision::F32).unwrap();
+    for name in stack.param_names() {
+        if name.starts_with("weight_") {
+            let p = stack.param(&name).unwrap();
+            let v: Vec<f32> = p.data().iter().map(|&w| round_f16(w)).collect();
+            r.set_param(&name, &Tensor::new(&name, p.shape(), v).unwrap())
+                .unwrap();
+        }
+    }
+    r
+}
+
+fn assert_bitwise(what: &str, want: &[f32], got: &[f32]) {
+    assert_eq!(want.len(), got.len(), "{what}: lengths");
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
+        assert_eq!(
+            w.to_bits(),
+            g.to_bits(),
+            "{what}[{i}]: expected {w}, got {g}"
+        );
+    }
+}
+
+fn infer(stack: &Stack, x: &Tensor) -> Output {
+    stack
+        .forward(x, None, None, &mut Tape::inference())
+        .unwrap()
+}
+
+#[test]
+fn f16_forward_and_steps_equal_the_f32_forward_of_the_rounded_weights() {
+    // B = 1 over a sequence takes the input side from one product before the loop; B > 1 and
+    // single steps sum it in the loop; B = 70 at H = 100 with two threads runs the team.
+    for (f, h, layers, threads) in [(5, 20, 2, 1), (7, 100, 1, 2), (16, 33, 2, 2)] {
+        let cfg = RnnConfig::new(CellKind::Lstm, f, h).with_num_layers(layers);
+        let mut half = Stack::new(cfg.clone(), 3).unwrap().with_threads(threads);
+        half.set_inference_weights(WeightPrecision::F16).unwrap();
+        assert_eq!(half.inference_weights(), WeightPrecision::F16);
+        let reference = rounded(&half);
+        let plain = {
+            let mut p = half.clone();
+            p.set_inference_weights(WeightPrecision::F32).unwrap();
+            p
+        };
+        for (t, b) in [(1, 1), (9, 1), (9, 3), (4, 70)] {
+            let what = format!("F={f} H={h} L={layers} threads={threads} T={t} B={b}");
+            let x = Tensor::new("x", &[t, b, f], to_f32(&rand_vec(t * b * f, 11, 1.0))).unwrap();
+            let (got, want) = (infer(&half, &x), infer(&reference, &x));
+            assert_bitwise(&format!("{what} y"), want.y.data(), got.y.data());
+            assert_bitwise(&format!("{what} h_n"), want.h_n.data(), got.h_n.data());
+            assert_bitwise(
+                &format!("{what} c_n"),
+                want.c_n.as_ref().unwrap().data(),
+                got.c_n.as_ref().unwrap().data(),
+            );
+            // The rounding shows, and stays small: |w| < 1/√H here, so each weight moves by
+            // at most 2⁻¹² of that.
+            let f32_out = infer(&plain, &x);
+            let diff = f32_out
+                .y
+                .data()
+                .iter()
+                .zip(got.y.data())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                diff > 0.0 && diff < 1e-3,
+                "{what}: f16 vs f32 weights differ by {diff} (expected in (0, 1e-3))"
+            );
+
+            // Streaming steps: the same values, step by step.
+            let mut state = half.zero_state(b);
+            let mut ref_state = reference.zero_state(b);
+            let mut scratch = StepScratch::new(&half, b).unwrap();
+            let mut ref_scratch = StepScratch::new(&reference, b).unwrap();
+            for ti in 0..t {
+                let x_t = &x.data()[ti * b * f..(ti + 1) * b * f];
+                let g = half.step(x_t, &mut state, &mut scratch).unwrap().to_vec();
+                let w = reference
+                    .step(x_t, &mut ref_state, &mut ref_scratch)
+                    .unwrap();
+                assert_bitwise(&format!("{what} step {ti}"), w, &g);
+            }
+        }
+    }
+}
+
+#[test]
+fn recording_forwards_and_training_ignore_f16_inference_weights() {
+    let cfg = RnnConfig::new(CellKind::Lstm, 6, 24).with_num_layers(2);
+    let plain = Stack::new(cfg, 5).unwrap();
+    let mut half = plain.clone();
+    half.set_inference_weights(WeightPrecision::F16).unwrap();
+    let (t, b) = (7, 4);
+    let x = Tensor::new("x", &[t, b, 6], to_f32(&rand_vec(t * b * 6, 12, 1.0))).unwrap();
+    let d_y = Tensor::new("d_y", &[t, b, 24], to_f32(&rand_vec(t * b * 24, 13, 1.0))).unwrap();
+    let run = |s: &Stack, tape: &mut Tape| {
+        let out = s.forward(&x, None, None, tape).unwrap();
+        let mut grads = s.zero_grads();
+        s.backward(tape, &mut grads, &d_y, None, None).unwrap();
+        (out, grads)
+    };
+    let (want, want_g) = run(&plain, &mut Tape::default());
+    let want_half = infer(&rounded(&half), &x);
+    // One tape for both modes, in turn: each pass must use its own packing of the weights.
+    let mut tape = Tape::inference();
+    let got_half = half.forward(&x, None, None, &mut tape).unwrap();
+    assert_bitwise("inference y", want_half.y.data(), got_half.y.data());
+    tape.set_grad_enabled(true);
+    let (got, got_g) = run(&half, &mut tape);
+    assert_bitwise("recorded y", want.y.data(), got.y.data());
+    tape.set_grad_enabled(false);
+    let got_half = half.forward(&x, None, None, &mut tape).unwrap();
+    assert_bitwise("inference y after", want_half.y.data(), got_half.y.data());
+    let names = plain.param_names();
+    for name in &names {
+        assert_bitwise(
+            &format!("grad {name}"),
+            plain.grad(&want_g, name).unwrap().data(),
+            half.grad(&got_g, name).unwrap().data(),
+        );
+    }
+}
+
+#[test]
+fn f16_inference_weights_are_refused_where_not_implemented() {
+    for cfg in [
+        RnnConfig::new(CellKind::Gru, 4, 8),
+        RnnConfig::new(CellKind::RnnTanh, 4, 8),
+        RnnConfig::new(CellKind::Lstm, 4, 8).with_proj_size(3),
+    ] {
+        let mut s = Stack::new(cfg.clone(), 0).unwrap();
+        let err = s
+            .set_inference_weights(WeightPrecision::F16)
+            .expect_err(&cfg.describe())
+            .to_string();
+        assert!(
+            err.contains("f16") && err.contains("without projection"),
+            "{}: unexpected message {err}",
+            cfg.describe()
+        );
+        assert_eq!(s.inference_weights(), WeightPrecision::F32);
+        s.set_inference_weights(WeightPrecision::F32).unwrap();
+    }
+}
