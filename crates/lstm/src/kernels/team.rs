@@ -18,8 +18,17 @@ const LINGER: Duration = Duration::from_micros(300);
 /// Spin iterations before a waiting member starts yielding its core to other threads.
 const SPINS_BEFORE_YIELD: u32 = 1 << 12;
 
-/// A spinning barrier for the members of one job.
+/// A value alone on its cache line(s): what one core writes often (a counter) must not share a
+/// line with what another core reads or writes, or each write sends the line back and forth
+/// between the cores ("false sharing").
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct CacheLine<T>(pub T);
+
+/// A spinning barrier for the members of one job (on its own cache line: it lives on the
+/// caller's stack, next to what the job reads).
 #[derive(Debug)]
+#[repr(align(64))]
 pub struct Barrier {
     n: usize,
     arrived: AtomicUsize,

@@ -149,8 +149,9 @@ pub(crate) struct DirTape {
     /// The weights packed for the fused LSTM loop, kept across calls while the weights keep
     /// their version.
     pub fused: Packed<lstm::FusedWeights>,
-    /// `[members, B, 64]` each team member's running sums in the fused loops.
-    pub sums: Vec<f32>,
+    /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused loops (on cache
+    /// lines: a member's block shares none with another's).
+    pub sums: Aligned<f32>,
     /// `W_hh` packed in column panels for the per-step product of the loops that do not run
     /// fused (GRU, RNN, the LSTM with a projection).
     pub packed_hh: Packed<Aligned<f32>>,
@@ -198,8 +199,9 @@ pub(crate) struct BwdScratch {
     pub packed_t: Packed<Aligned<f32>>,
     /// `W_hrᵀ` packed in column panels (LSTM with a projection).
     pub packed_hr_t: Packed<Aligned<f32>>,
-    /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused backward loop.
-    pub sums: Vec<f32>,
+    /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused backward loop
+    /// (on cache lines, as the forward's).
+    pub sums: Aligned<f32>,
     /// `[G]` the bias gradient the fused backward loop sums.
     pub db: Vec<f32>,
 }
