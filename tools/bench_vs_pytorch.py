@@ -15,6 +15,9 @@ Configurations (T = 100, F = H, LSTM):
   training   one step (forward + backward + Adam), B = 64, H in {256, 512}, layers in {1, 2}
   streaming  one step per call, B = 1, H in {128, 256, 512} (PyTorch: the module with T = 1 and the state)
   memory     peak resident set of a process doing 20 training steps at B = 64, H = 512
+  f16        opt-in f16 weights (ours: Stack::set_inference_weights(F16); PyTorch: quantize_dynamic with
+             dtype=torch.float16, its f16-weight LSTM): streaming steps at H in {128, 256, 512} and inference at
+             B in {1, 16}, H in {256, 512, 1024}; not in the geometric mean (`--only f16` runs these alone)
 Also prints our achieved GFLOP/s and the fraction of the SGEMM peak measured in the same run with the
 same GEMM crate (the input-projection shape 6400 x H x 4H).
 """
@@ -25,8 +28,11 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 import torch
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao.quantization's notice
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 RUNNER = os.path.join(ROOT, "target", "release", "examples", "bench_run")
@@ -47,8 +53,15 @@ def torch_time(fn, reps):
     return statistics.median(ts)
 
 
-def torch_infer(T, B, H, L, reps):
+def f16_weights(m):
+    """PyTorch's LSTM with f16 weights (dynamic quantization to float16; activations stay f32)."""
+    return torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(m), {torch.nn.LSTM}, dtype=torch.float16)[0]
+
+
+def torch_infer(T, B, H, L, reps, f16=False):
     m = torch.nn.LSTM(H, H, num_layers=L)
+    if f16:
+        m = f16_weights(m)
     x = torch.randn(T, B, H)
 
     def f():
@@ -70,8 +83,10 @@ def torch_train(T, B, H, L, reps):
     return torch_time(f, reps)
 
 
-def torch_step(H, reps):
+def torch_step(H, reps, f16=False):
     m = torch.nn.LSTM(H, H)
+    if f16:
+        m = f16_weights(m)
     x = torch.randn(1, 1, H)
     state = (torch.zeros(1, 1, H), torch.zeros(1, 1, H))
 
@@ -135,6 +150,10 @@ def main():
         compare(f"train B=64 H={H} L={L}", ("train", T, 64, H, L, a.reps, th), lambda: torch_train(T, 64, H, L, a.reps), a.rounds, rows)
     for H in ((256,) if a.quick else (128, 256, 512)):
         compare(f"step B=1 H={H}", ("step", H, a.reps * 4, th), lambda: torch_step(H, a.reps * 4), a.rounds, rows)
+    for H in ((256,) if a.quick else (128, 256, 512)):
+        compare(f"f16 step B=1 H={H}", ("step", H, a.reps * 4, th, "f16"), lambda: torch_step(H, a.reps * 4, True), a.rounds, rows)
+    for B, H in ([(1, 512)] if a.quick else [(B, H) for B in (1, 16) for H in (256, 512, 1024)]):
+        compare(f"f16 infer B={B} H={H} L=1", ("infer", T, B, H, 1, a.reps, th, "lstm", "f16"), lambda: torch_infer(T, B, H, 1, a.reps, True), a.rounds, rows)
     inf = [r for r in rows if r[0].startswith("infer")]
     if inf:
         gm = statistics.geometric_mean([r[3] for r in inf])

@@ -44,8 +44,15 @@ fn infer(stack: &Stack, x: &Tensor) -> Output {
 #[test]
 fn f16_forward_and_steps_equal_the_f32_forward_of_the_rounded_weights() {
     // B = 1 over a sequence takes the input side from one product before the loop; B > 1 and
-    // single steps sum it in the loop; B = 70 at H = 100 with two threads runs the team.
-    for (f, h, layers, threads) in [(5, 20, 2, 1), (7, 100, 1, 2), (16, 33, 2, 2)] {
+    // single steps sum it in the loop; B = 70 at H = 100 with two threads runs the team. F = H =
+    // 256 on one thread keeps the weights as f16 panels (2 MiB in f32); the smaller ones keep
+    // the rounded values in f32 panels: both must give the same bits.
+    for (f, h, layers, threads) in [
+        (5, 20, 2, 1),
+        (7, 100, 1, 2),
+        (16, 33, 2, 2),
+        (256, 256, 1, 1),
+    ] {
         let cfg = RnnConfig::new(CellKind::Lstm, f, h).with_num_layers(layers);
         let mut half = Stack::new(cfg.clone(), 3).unwrap().with_threads(threads);
         half.set_inference_weights(WeightPrecision::F16).unwrap();

@@ -106,6 +106,13 @@ pub mod tuning {
     /// A product with fewer multiply-adds than this runs on one thread: below it the cost of
     /// waking the pool outweighs the split (measured order of magnitude on 2 cores).
     pub const PAR_MIN_MACS: usize = 1 << 21;
+
+    /// f16 weights ([`crate::WeightPrecision::F16`]) stay packed as f16 only when each thread's
+    /// share of them in f32 would exceed this many bytes (it would not stay in that core's L2);
+    /// below it they are kept as f32 holding the rounded values, which gives the same results
+    /// bit for bit and runs faster: widening f16 costs more than reading f32 from L2 (one-row
+    /// tiles: ≈ 25 weights/ns for f16 wherever it sits, 28–30 for f32 from L2, 52–62 from L1).
+    pub const F16_PANELS_ABOVE: usize = 1 << 20;
 }
 
 /// Deterministic test values in `[−scale, scale]`, shared by the kernel tests.

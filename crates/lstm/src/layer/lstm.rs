@@ -18,6 +18,7 @@ use crate::kernels::packed::{
 };
 use crate::kernels::panel_matmul::panel_matmul;
 use crate::kernels::team::{CacheLine, SharedMut, Team};
+use crate::kernels::tuning::F16_PANELS_ABOVE;
 use crate::params::{DirParams, DirParamsMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -268,12 +269,23 @@ impl FusedWeights {
         pack_gate_panels(&mut self.ih, w.w_ih, d.input, d.h);
         pack_gate_panels(&mut self.hh, w.w_hh, d.h_out, d.h);
         if d.half {
-            to_f16(&mut self.ih16, &self.ih);
-            to_f16(&mut self.hh16, &self.hh);
             self.ih_rounded.clear();
             self.ih_rounded.extend(w.w_ih.iter().map(|&v| round_f16(v)));
-            for v in [&mut self.ih, &mut self.hh] {
-                *v = Aligned::default();
+            if Self::f16_panels(d) {
+                to_f16(&mut self.ih16, &self.ih);
+                to_f16(&mut self.hh16, &self.hh);
+                for v in [&mut self.ih, &mut self.hh] {
+                    *v = Aligned::default();
+                }
+            } else {
+                // The rounded values in f32: the same sums bit for bit (`tile_f16`), faster
+                // where the f32 copy stays in cache.
+                for v in self.ih.iter_mut().chain(self.hh.iter_mut()) {
+                    *v = round_f16(*v);
+                }
+                for v in [&mut self.ih16, &mut self.hh16] {
+                    *v = Aligned::default();
+                }
             }
         } else {
             for v in [&mut self.ih16, &mut self.hh16] {
@@ -286,6 +298,13 @@ impl FusedWeights {
             b.iter_mut().zip(v).for_each(|(a, x)| *a += x);
         }
         pack_gate_panels(&mut self.bias, &b, 1, d.h);
+    }
+
+    /// Whether f16 weights are kept as f16 panels rather than as f32 panels of the rounded
+    /// values: when each thread's share in f32 would exceed [`F16_PANELS_ABOVE`] bytes.
+    fn f16_panels(d: &Dims) -> bool {
+        let f32_bytes = (d.input + d.h_out) * gate_panels(d.h) * PANEL * size_of::<f32>();
+        f32_bytes / d.threads.max(1) > F16_PANELS_ABOVE
     }
 
     /// Panel `p` of `W_ih` (`k = In` rows), in the precision it was packed in.
@@ -747,4 +766,68 @@ fn fused_backward(
             bar.wait();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_weights_stay_f16_only_where_their_f32_share_would_not_fit_in_l2() {
+        let dims = |input: usize, h: usize, threads: usize| Dims {
+            t: 1,
+            b: 1,
+            input,
+            h,
+            h_out: h,
+            g: 4 * h,
+            ys: h,
+            ycol: 0,
+            reverse: false,
+            threads,
+            record: false,
+            half: true,
+            version: 0,
+        };
+        // (In + H) · 4H · 4 bytes per thread against 1 MiB.
+        for (input, h, threads, f16) in [
+            (256, 256, 1, true),  // 2 MiB on one core
+            (256, 256, 2, false), // 1 MiB each
+            (512, 512, 2, true),  // 4 MiB each
+            (16, 33, 2, false),
+        ] {
+            let d = dims(input, h, threads);
+            assert_eq!(
+                FusedWeights::f16_panels(&d),
+                f16,
+                "In={input} H={h} threads={threads}"
+            );
+            let (w_ih, w_hh) = (vec![0.1f32; input * 4 * h], vec![0.2f32; h * 4 * h]);
+            let w = DirParams {
+                w_ih: &w_ih,
+                w_hh: &w_hh,
+                b_ih: None,
+                b_hh: None,
+                w_hr: None,
+            };
+            let mut fw = FusedWeights::default();
+            fw.pack(&w, &d);
+            let kept = (
+                fw.ih16.is_empty(),
+                fw.hh16.is_empty(),
+                fw.ih.is_empty(),
+                fw.hh.is_empty(),
+            );
+            assert_eq!(
+                kept,
+                (!f16, !f16, f16, f16),
+                "In={input} H={h}: (no f16, no f32) panels"
+            );
+            let want = round_f16(0.1);
+            match fw.panel_ih(0, input) {
+                Pan::F32(p) => assert_eq!(p[0], want, "f32 panel holds the rounded weight"),
+                Pan::F16(p) => assert_eq!(half::f16::from_bits(p[0]).to_f32(), want),
+            }
+        }
+    }
 }
