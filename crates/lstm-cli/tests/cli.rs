@@ -226,6 +226,13 @@ fn text_train_generate() {
     );
     let again = ok(&lstm(dir, &sample));
     assert_eq!(g, again, "same seed, same text");
+    let half = ok(&lstm(dir, &[&sample[..], &["--f16-weights"]].concat()));
+    assert!(
+        half.starts_with("hello")
+            && half.trim_end().chars().count() == 45
+            && half.trim_end().chars().all(|c| "helo wrd,ust.".contains(c)),
+        "f16 weights: {half:?}"
+    );
     let ev = ok(&lstm(dir, &["eval", "tiny.safetensors", "tiny.txt"]));
     assert!(ev.contains("bits per character"), "{ev}");
 }

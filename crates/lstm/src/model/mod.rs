@@ -16,7 +16,7 @@ use crate::data::{BatchInput, BatchTarget};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::loss::{cross_entropy, regression, RegressionLoss};
-use crate::stack::{Grads, Stack, State, Tape};
+use crate::stack::{Grads, Stack, State, Tape, WeightPrecision};
 use crate::tensor::Tensor;
 
 /// Module prefix of the stack's tensors in model files.
@@ -246,6 +246,12 @@ impl Model {
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.stack = self.stack.with_threads(threads);
         self
+    }
+
+    /// Sets the precision in which forwards without grad read the recurrent weights
+    /// ([`Stack::set_inference_weights`]; the embedding and the head stay f32).
+    pub fn set_inference_weights(&mut self, precision: WeightPrecision) -> Result<()> {
+        self.stack.set_inference_weights(precision)
     }
 
     /// The config.
