@@ -22,11 +22,18 @@ impl Default for Line {
 ///
 /// # Safety
 /// Implement only for such types.
-pub unsafe trait Plain: Copy {}
+pub unsafe trait Plain: Copy {
+    /// The value of all-zero bits.
+    const ZERO: Self;
+}
 // SAFETY: every bit pattern is an f32 (all zeros is 0.0); align 4.
-unsafe impl Plain for f32 {}
+unsafe impl Plain for f32 {
+    const ZERO: Self = 0.0;
+}
 // SAFETY: every bit pattern is a u16 (an f16's bits); align 2.
-unsafe impl Plain for u16 {}
+unsafe impl Plain for u16 {
+    const ZERO: Self = 0;
+}
 
 /// `len` values of `T`, the first on a 64-byte boundary; dereferences to `[T]`.
 #[derive(Clone)]
@@ -59,6 +66,17 @@ impl<T: Plain> Aligned<T> {
         self.lines.clear();
         self.lines.resize(lines, Line::default());
         self.len = len;
+    }
+
+    /// Sets the length to `len`, keeping the values below both lengths and zeroing any new ones
+    /// (as `Vec::resize`); keeps the capacity.
+    pub fn resize(&mut self, len: usize) {
+        let old = self.len.min(len);
+        let lines = (len * size_of::<T>()).div_ceil(64);
+        self.lines.resize(lines, Line::default());
+        self.len = len;
+        // The old last line may hold stale values past the old length.
+        self[old..].fill(T::ZERO);
     }
 
     /// Sets the values to `src`'s, each converted by `f`.
@@ -106,6 +124,20 @@ mod tests {
             a.iter_mut().enumerate().for_each(|(i, v)| *v = i as f32);
             assert_eq!(a[len - 1], (len - 1) as f32);
         }
+        a.zeroed(20);
+        a.iter_mut().for_each(|v| *v = 7.0);
+        a.resize(10);
+        a.resize(40);
+        assert_eq!(a.as_ptr() as usize % 64, 0);
+        assert!(
+            a[..10].iter().all(|&v| v == 7.0),
+            "resize keeps the values below both lengths"
+        );
+        assert!(
+            a[10..].iter().all(|&v| v == 0.0),
+            "resize zeroes the new values: {:?}",
+            &a[10..]
+        );
         let mut h = Aligned::<u16>::default();
         h.fill_from(&[1.5f32, 2.5, 3.5], |v| v as u16);
         assert_eq!(&h[..], &[1, 2, 3]);

@@ -3,7 +3,7 @@
 
 use super::{
     add_output_grad, col_sum, input_projection, input_projection_backward, recurrent_weight_grad,
-    reset, resize_for_overwrite, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+    reset, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::Acc;
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
@@ -34,8 +34,8 @@ pub(crate) fn forward(
         packed_hh,
         ..
     } = tape;
-    resize_for_overwrite(gates, d.t * bg);
-    resize_for_overwrite(h_prev, d.t * bh);
+    gates.resize(d.t * bg);
+    h_prev.resize(d.t * bh);
     reset(h_last, bh);
     reset(ghn, d.t * bh);
     reset(gh, bg);
@@ -96,7 +96,7 @@ pub(crate) fn backward(
         packed_t,
         ..
     } = s;
-    reset(dg, d.t * bg);
+    dg.zeroed(d.t * bg);
     reset(dgh, d.t * bg);
     dh.clear();
     dh.extend_from_slice(d_hn);

@@ -4,8 +4,8 @@
 
 use super::{
     add_output_grad, copy_active, input_projection, input_projection_backward, keep_inactive,
-    recurrent_weight_grad, reset, resize_for_overwrite, row, row_mut, state_after, state_pair,
-    write_output, zero_active, BwdScratch, Dims, DirTape,
+    recurrent_weight_grad, reset, row, row_mut, state_after, state_pair, write_output, zero_active,
+    BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::lstm_cell::{
@@ -58,10 +58,10 @@ pub(crate) fn forward(
     } = tape;
     // The gates are kept for backward, or hold the input side computed before the loop.
     let keep_gates = d.record || !input_in_loop(d);
-    resize_for_overwrite(gates, if keep_gates { d.t * bg } else { 0 });
-    resize_for_overwrite(h_prev, d.state_rows() * bho);
+    gates.resize(if keep_gates { d.t * bg } else { 0 });
+    h_prev.resize(d.state_rows() * bho);
     reset(h_last, bho);
-    resize_for_overwrite(c_prev, d.state_rows() * bh);
+    c_prev.resize(d.state_rows() * bh);
     reset(c_last, bh);
     reset(r, if w.w_hr.is_some() { d.t * bh } else { 0 });
     row_mut(h_prev, d.slot(d.first()), bho).copy_from_slice(h0);
@@ -583,7 +583,7 @@ pub(crate) fn backward(
     dc.extend_from_slice(d_cn);
     let wt = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h_out, d.g));
     let Some(w_hr) = w.w_hr else {
-        resize_for_overwrite(dg, d.t * bg);
+        dg.resize(d.t * bg);
         sums.zeroed(team_size(d) * ROW_GROUP * PANEL);
         reset(db, d.g);
         fused_backward(
@@ -615,7 +615,7 @@ pub(crate) fn backward(
         return;
     };
     // With a projection: one product per step over the packed matrices.
-    reset(dg, d.t * bg);
+    dg.zeroed(d.t * bg);
     reset(dr, bh);
     reset(dh_all, d.t * bho);
     let w_hr_t = packed_hr_t.get(d.version, |p| pack_col_panels_t(p, w_hr, d.h, d.h_out));

@@ -131,13 +131,14 @@ impl Dims {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct DirTape {
     /// `[T, B, G]` gate activations.
-    pub gates: Vec<f32>,
-    /// `[T, B, H_out]` the hidden state entering step t.
-    pub h_prev: Vec<f32>,
+    pub gates: Aligned<f32>,
+    /// `[T, B, H_out]` the hidden state entering step t (on cache lines, as `c_prev`: the fused
+    /// cell's 16-lane loads and stores of a row's units then never straddle two lines).
+    pub h_prev: Aligned<f32>,
     /// `[B, H_out]` the final hidden state.
     pub h_last: Vec<f32>,
     /// `[T, B, H]` the cell state entering step t (LSTM).
-    pub c_prev: Vec<f32>,
+    pub c_prev: Aligned<f32>,
     /// `[B, H]` the final cell state (LSTM).
     pub c_last: Vec<f32>,
     /// `[T, B, H]` `o ⊙ tanh(c)` before the projection (LSTM with P > 0).
@@ -182,7 +183,7 @@ impl<P> Packed<P> {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct BwdScratch {
     /// `[T, B, G]` gradients of the gate pre-activations (input side).
-    pub dg: Vec<f32>,
+    pub dg: Aligned<f32>,
     /// `[T, B, G]` gradients of the hidden product (GRU only; LSTM/RNN use `dg`).
     pub dgh: Vec<f32>,
     /// `[B, H_out]` running `∂L/∂h`.

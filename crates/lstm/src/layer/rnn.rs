@@ -2,7 +2,7 @@
 
 use super::{
     add_output_grad, input_projection, input_projection_backward, recurrent_weight_grad, reset,
-    resize_for_overwrite, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+    row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::Acc;
 use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
@@ -32,8 +32,8 @@ pub(crate) fn forward(
         packed_hh,
         ..
     } = tape;
-    resize_for_overwrite(gates, d.t * bh);
-    resize_for_overwrite(h_prev, d.t * bh);
+    gates.resize(d.t * bh);
+    h_prev.resize(d.t * bh);
     reset(h_last, bh);
     input_projection(gates, x, w, true, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
@@ -74,7 +74,7 @@ pub(crate) fn backward(
         packed_t,
         ..
     } = s;
-    reset(dg, d.t * bh);
+    dg.zeroed(d.t * bh);
     dh.clear();
     dh.extend_from_slice(d_hn);
     let w_hh_t = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h, d.g));
