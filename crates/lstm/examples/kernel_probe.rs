@@ -61,7 +61,7 @@ fn tile_probe() {
 /// One-row tiles over 1 MiB of panels (a streaming step's share at H = 256), cache-warm.
 #[allow(dead_code)]
 fn row_probe() {
-    use lstm::kernels::packed::{tile, tile_f16, to_f16, Aligned, PANEL};
+    use lstm::kernels::packed::{tile, to_f16, Aligned, PANEL};
     // The same weights in f16 (a step with `WeightPrecision::F16`), in L2 (a streaming step's
     // share at H = 256 and twice that) and in L1; panels on a cache line (as packed) and 16 bytes
     // past one (as a `Vec` from the system allocator would put them).
@@ -88,7 +88,7 @@ fn row_probe() {
             let t = Instant::now();
             for _ in 0..reps {
                 for pi in 0..np {
-                    tile_f16(&mut out, &a, k, k, &p16[pi * k * PANEL..], 1, false);
+                    tile(&mut out, &a, k, k, &p16[pi * k * PANEL..], 1, false);
                     std::hint::black_box(&mut out);
                 }
             }

@@ -30,9 +30,9 @@ pub unsafe trait Plain: Copy {
 unsafe impl Plain for f32 {
     const ZERO: Self = 0.0;
 }
-// SAFETY: every bit pattern is a u16 (an f16's bits); align 2.
-unsafe impl Plain for u16 {
-    const ZERO: Self = 0;
+// SAFETY: every bit pattern is an f16 (all zeros is 0.0); align 2.
+unsafe impl Plain for half::f16 {
+    const ZERO: Self = half::f16::ZERO;
 }
 
 /// `len` values of `T`, the first on a 64-byte boundary; dereferences to `[T]`.
@@ -138,9 +138,12 @@ mod tests {
             "resize zeroes the new values: {:?}",
             &a[10..]
         );
-        let mut h = Aligned::<u16>::default();
-        h.fill_from(&[1.5f32, 2.5, 3.5], |v| v as u16);
-        assert_eq!(&h[..], &[1, 2, 3]);
+        let mut h = Aligned::<half::f16>::default();
+        h.fill_from(&[1.5f32, 2.5, 3.5], half::f16::from_f32);
+        assert_eq!(
+            h.iter().map(|v| v.to_f32()).collect::<Vec<_>>(),
+            [1.5, 2.5, 3.5]
+        );
         assert_eq!(h.as_ptr() as usize % 64, 0);
         let c = h.clone();
         assert_eq!(&c[..], &h[..]);

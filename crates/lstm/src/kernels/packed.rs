@@ -10,10 +10,12 @@
 //! - [`pack_col_panels`]: panel `p` holds columns `64p .. 64p+64` in order.
 //!
 //! Lanes past the end of the source are zero. Packed matrices live in [`Aligned`] buffers, so
-//! every panel row starts on a cache line. [`tile`] computes `out[M, 64] = A[M, K] · panel`
+//! every panel row starts on a cache line. A panel holds f32, or f16 ([`to_f16`]) that the tile
+//! widens exactly as it reads it ([`PanelWeight`]). [`tile`] computes `out[M, 64] = A[M, K] · panel`
 //! for up to [`MAX_ROWS`] rows of `A` at once, keeping the `M × 64` sums in registers.
 
 pub use super::aligned::Aligned;
+use super::aligned::Plain;
 
 /// Lanes in a group (one AVX-512 register of f32).
 pub const LANES: usize = 16;
@@ -93,15 +95,79 @@ pub fn panel<T>(packed: &[T], p: usize, k: usize) -> &[T] {
     &packed[p * k * PANEL..(p + 1) * k * PANEL]
 }
 
+/// What a packed panel holds: f32, or f16 ([`half::f16`], rounded by [`to_f16`]) widened to f32
+/// exactly as it is read, so a tile over f16 weights equals the tile over their f32 values bit
+/// for bit and reads half the bytes.
+pub trait PanelWeight: Plain + sealed::Sealed {
+    /// The weight as f32 (exact).
+    fn widen(self) -> f32;
+    /// The 16 weights at `p`, widened.
+    ///
+    /// # Safety
+    /// `p` readable for 16 values; called only where AVX-512F is enabled.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+}
+
+impl PanelWeight for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const f32) -> std::arch::x86_64::__m512 {
+        std::arch::x86_64::_mm512_loadu_ps(p)
+    }
+}
+
+impl PanelWeight for half::f16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const half::f16) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+    }
+}
+
+/// Largest finite f16 value: weights beyond it are clamped to it when rounded.
+pub const F16_MAX: f32 = 65504.0;
+
+/// `v` rounded to the nearest f16 (ties to even; beyond ±[`F16_MAX`] clamped to it, NaN kept).
+pub fn f16_of(v: f32) -> half::f16 {
+    half::f16::from_f32(v.clamp(-F16_MAX, F16_MAX))
+}
+
+/// `v` rounded to f16 and back ([`f16_of`]): the value a half-precision weight holds.
+pub fn round_f16(v: f32) -> f32 {
+    f16_of(v).to_f32()
+}
+
+/// `dst = src` rounded to f16 ([`f16_of`]), element by element; for a packed matrix the panel
+/// layout carries over.
+pub fn to_f16(dst: &mut Aligned<half::f16>, src: &[f32]) {
+    dst.fill_from(src, f16_of);
+}
+
 /// `out[m, c] (+)= Σ_kk a[m·lda + kk] · panel[kk, c]` for `m < rows ≤ MAX_ROWS`, `c < 64`;
-/// `a` holds `rows` rows of `k` values, `lda` apart; `panel: [k, 64]`; `out: [rows, 64]`;
-/// `add`: accumulate into `out` instead of overwriting it.
-pub fn tile(
+/// `a` holds `rows` rows of `k` values, `lda` apart; `panel: [k, 64]` (f32 or f16,
+/// [`PanelWeight`]); `out: [rows, 64]`; `add`: accumulate into `out` instead of overwriting it.
+pub fn tile<W: PanelWeight>(
     out: &mut [f32],
     a: &[f32],
     lda: usize,
     k: usize,
-    panel: &[f32],
+    panel: &[W],
     rows: usize,
     add: bool,
 ) {
@@ -110,12 +176,12 @@ pub fn tile(
 
 /// [`tile`] without prefetching the panel ahead: for a panel block an earlier tile of the same
 /// pass has just brought into L1 (the prefetches would only take load slots).
-pub fn tile_cached(
+pub fn tile_cached<W: PanelWeight>(
     out: &mut [f32],
     a: &[f32],
     lda: usize,
     k: usize,
-    panel: &[f32],
+    panel: &[W],
     rows: usize,
     add: bool,
 ) {
@@ -135,13 +201,13 @@ pub fn tile_cached(
 /// [`tile`] with a chosen variant (portable if the CPU lacks it); `prefetch`: whether the
 /// AVX-512 many-row tile prefetches panel rows ahead ([`tile`]) or not ([`tile_cached`]).
 #[allow(clippy::too_many_arguments)]
-pub fn tile_isa(
+pub fn tile_isa<W: PanelWeight>(
     isa: super::Isa,
     out: &mut [f32],
     a: &[f32],
     lda: usize,
     k: usize,
-    panel: &[f32],
+    panel: &[W],
     rows: usize,
     add: bool,
     prefetch: bool,
@@ -169,16 +235,16 @@ pub fn tile_isa(
             let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
             match (rows, prefetch) {
                 (1, _) => avx512::tile1(o, ap, k, pp, add),
-                (2, true) => avx512::tile::<2, true>(o, ap, lda, k, pp, add),
-                (3, true) => avx512::tile::<3, true>(o, ap, lda, k, pp, add),
-                (4, true) => avx512::tile::<4, true>(o, ap, lda, k, pp, add),
-                (5, true) => avx512::tile::<5, true>(o, ap, lda, k, pp, add),
-                (_, true) => avx512::tile::<6, true>(o, ap, lda, k, pp, add),
-                (2, false) => avx512::tile::<2, false>(o, ap, lda, k, pp, add),
-                (3, false) => avx512::tile::<3, false>(o, ap, lda, k, pp, add),
-                (4, false) => avx512::tile::<4, false>(o, ap, lda, k, pp, add),
-                (5, false) => avx512::tile::<5, false>(o, ap, lda, k, pp, add),
-                (_, false) => avx512::tile::<6, false>(o, ap, lda, k, pp, add),
+                (2, true) => avx512::tile::<W, 2, true>(o, ap, lda, k, pp, add),
+                (3, true) => avx512::tile::<W, 3, true>(o, ap, lda, k, pp, add),
+                (4, true) => avx512::tile::<W, 4, true>(o, ap, lda, k, pp, add),
+                (5, true) => avx512::tile::<W, 5, true>(o, ap, lda, k, pp, add),
+                (_, true) => avx512::tile::<W, 6, true>(o, ap, lda, k, pp, add),
+                (2, false) => avx512::tile::<W, 2, false>(o, ap, lda, k, pp, add),
+                (3, false) => avx512::tile::<W, 3, false>(o, ap, lda, k, pp, add),
+                (4, false) => avx512::tile::<W, 4, false>(o, ap, lda, k, pp, add),
+                (5, false) => avx512::tile::<W, 5, false>(o, ap, lda, k, pp, add),
+                (_, false) => avx512::tile::<W, 6, false>(o, ap, lda, k, pp, add),
             }
         }
         return;
@@ -192,148 +258,14 @@ pub fn tile_isa(
     tile_body(out, a, lda, k, panel, rows, add)
 }
 
-/// Largest finite f16 value: weights beyond it are clamped to it when rounded.
-pub const F16_MAX: f32 = 65504.0;
-
-/// `v` rounded to the nearest f16 (ties to even; beyond ±[`F16_MAX`] clamped to it, NaN kept),
-/// as the bits of that f16.
-pub fn f16_bits(v: f32) -> u16 {
-    half::f16::from_f32(v.clamp(-F16_MAX, F16_MAX)).to_bits()
-}
-
-/// `v` rounded to f16 and back ([`f16_bits`]): the value a half-precision weight holds.
-pub fn round_f16(v: f32) -> f32 {
-    half::f16::from_bits(f16_bits(v)).to_f32()
-}
-
-/// `dst = src` rounded to f16 ([`f16_bits`]), element by element; for a packed matrix the
-/// panel layout carries over.
-pub fn to_f16(dst: &mut Aligned<u16>, src: &[f32]) {
-    dst.fill_from(src, f16_bits);
-}
-
-/// [`tile`] over a panel of f16 weights (`panel: [k, 64]` f16 bits, from [`to_f16`]): each
-/// weight is widened to f32 exactly and the sums run in f32 in the same order as [`tile`], so the
-/// result equals [`tile`] over the f32 values of those weights bit for bit. Reads half the bytes.
-#[allow(clippy::too_many_arguments)]
-pub fn tile_f16(
-    out: &mut [f32],
-    a: &[f32],
-    lda: usize,
-    k: usize,
-    panel: &[u16],
-    rows: usize,
-    add: bool,
-) {
-    tile_f16_isa(super::Isa::detect(), out, a, lda, k, panel, rows, add)
-}
-
-/// [`tile_f16`] with a chosen variant (portable if the CPU lacks it).
-#[allow(clippy::too_many_arguments)]
-pub fn tile_f16_isa(
-    isa: super::Isa,
-    out: &mut [f32],
-    a: &[f32],
-    lda: usize,
-    k: usize,
-    panel: &[u16],
-    rows: usize,
-    add: bool,
-) {
-    assert!(
-        (1..=MAX_ROWS).contains(&rows),
-        "tile_f16: rows {rows} not in 1..={MAX_ROWS}"
-    );
-    assert!(
-        out.len() >= rows * PANEL,
-        "tile_f16: out holds fewer than {rows} rows"
-    );
-    assert!(
-        panel.len() >= k * PANEL,
-        "tile_f16: panel holds fewer than {k} rows"
-    );
-    assert!(
-        k == 0 || a.len() >= (rows - 1) * lda + k,
-        "tile_f16: a holds fewer than {rows} rows of {k}"
-    );
-    #[cfg(target_arch = "x86_64")]
-    if isa == super::Isa::Avx512 && isa.available() {
-        // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access.
-        unsafe {
-            let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
-            match rows {
-                1 => avx512::tile1_f16(o, ap, k, pp, add),
-                2 => avx512::tile_f16::<2>(o, ap, lda, k, pp, add),
-                3 => avx512::tile_f16::<3>(o, ap, lda, k, pp, add),
-                4 => avx512::tile_f16::<4>(o, ap, lda, k, pp, add),
-                5 => avx512::tile_f16::<5>(o, ap, lda, k, pp, add),
-                _ => avx512::tile_f16::<6>(o, ap, lda, k, pp, add),
-            }
-        }
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if isa != super::Isa::Portable && super::Isa::Avx2.available() {
-        // SAFETY: the CPU has AVX2 and FMA (checked).
-        unsafe { tile_f16_avx2(out, a, lda, k, panel, rows, add) };
-        return;
-    }
-    tile_body_f16(out, a, lda, k, panel, rows, add)
-}
-
-/// The portable f16 tile: [`tile_body`] with each weight widened as it is read.
-#[inline(always)]
-fn tile_body_f16(
-    out: &mut [f32],
-    a: &[f32],
-    lda: usize,
-    k: usize,
-    panel: &[u16],
-    rows: usize,
-    add: bool,
-) {
-    for m in 0..rows {
-        let acc = &mut out[m * PANEL..(m + 1) * PANEL];
-        if !add {
-            acc.fill(0.0);
-        }
-        let am = &a[m * lda..m * lda + k];
-        for half in 0..2 {
-            let mut s = [0.0f32; PANEL / 2];
-            s.copy_from_slice(&acc[half * PANEL / 2..(half + 1) * PANEL / 2]);
-            for (kk, &av) in am.iter().enumerate() {
-                let p = &panel[kk * PANEL + half * PANEL / 2..kk * PANEL + (half + 1) * PANEL / 2];
-                for c in 0..PANEL / 2 {
-                    s[c] += av * half::f16::from_bits(p[c]).to_f32();
-                }
-            }
-            acc[half * PANEL / 2..(half + 1) * PANEL / 2].copy_from_slice(&s);
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_f16_avx2(
-    out: &mut [f32],
-    a: &[f32],
-    lda: usize,
-    k: usize,
-    panel: &[u16],
-    rows: usize,
-    add: bool,
-) {
-    tile_body_f16(out, a, lda, k, panel, rows, add)
-}
-
 /// The portable tile: 16-lane chunks the compiler vectorises.
 #[inline(always)]
-fn tile_body(
+fn tile_body<W: PanelWeight>(
     out: &mut [f32],
     a: &[f32],
     lda: usize,
     k: usize,
-    panel: &[f32],
+    panel: &[W],
     rows: usize,
     add: bool,
 ) {
@@ -350,7 +282,7 @@ fn tile_body(
             for (kk, &av) in am.iter().enumerate() {
                 let p = &panel[kk * PANEL + half * PANEL / 2..kk * PANEL + (half + 1) * PANEL / 2];
                 for c in 0..PANEL / 2 {
-                    s[c] += av * p[c];
+                    s[c] += av * p[c].widen();
                 }
             }
             acc[half * PANEL / 2..(half + 1) * PANEL / 2].copy_from_slice(&s);
@@ -360,12 +292,12 @@ fn tile_body(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2(
+unsafe fn tile_avx2<W: PanelWeight>(
     out: &mut [f32],
     a: &[f32],
     lda: usize,
     k: usize,
-    panel: &[f32],
+    panel: &[W],
     rows: usize,
     add: bool,
 ) {
@@ -374,7 +306,7 @@ unsafe fn tile_avx2(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::PANEL;
+    use super::{PanelWeight, PANEL};
     use std::arch::x86_64::*;
 
     /// Panel rows ahead that the many-row tile prefetches.
@@ -389,11 +321,11 @@ mod avx512 {
     /// # Safety
     /// AVX-512F; `a` readable for `k`, `panel` for `k·64`, `out` writable for 64.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile1(
+    pub(super) unsafe fn tile1<W: PanelWeight>(
         out: *mut f32,
         a: *const f32,
         k: usize,
-        panel: *const f32,
+        panel: *const W,
         add: bool,
     ) {
         let z = _mm512_setzero_ps();
@@ -410,8 +342,8 @@ mod avx512 {
             let a0 = _mm512_set1_ps(*a.add(kk));
             let a1 = _mm512_set1_ps(*a.add(kk + 1));
             for q in 0..4 {
-                s0[q] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(p.add(q * 16)), s0[q]);
-                s1[q] = _mm512_fmadd_ps(a1, _mm512_loadu_ps(p.add(PANEL + q * 16)), s1[q]);
+                s0[q] = _mm512_fmadd_ps(a0, W::load16(p.add(q * 16)), s0[q]);
+                s1[q] = _mm512_fmadd_ps(a1, W::load16(p.add(PANEL + q * 16)), s1[q]);
             }
             kk += 2;
         }
@@ -419,7 +351,7 @@ mod avx512 {
             let p = panel.add(kk * PANEL);
             let a0 = _mm512_set1_ps(*a.add(kk));
             for (q, v) in s0.iter_mut().enumerate() {
-                *v = _mm512_fmadd_ps(a0, _mm512_loadu_ps(p.add(q * 16)), *v);
+                *v = _mm512_fmadd_ps(a0, W::load16(p.add(q * 16)), *v);
             }
         }
         for q in 0..4 {
@@ -433,12 +365,12 @@ mod avx512 {
     /// # Safety
     /// AVX-512F; `a` readable for `(M−1)·lda + k`, `panel` for `k·64`, `out` writable for `M·64`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile<const M: usize, const PF: bool>(
+    pub(super) unsafe fn tile<W: PanelWeight, const M: usize, const PF: bool>(
         out: *mut f32,
         a: *const f32,
         lda: usize,
         k: usize,
-        panel: *const f32,
+        panel: *const W,
         add: bool,
     ) {
         let mut acc = [[_mm512_setzero_ps(); 4]; M];
@@ -449,114 +381,21 @@ mod avx512 {
                 }
             }
         }
-        for kk in 0..k {
-            let p = panel.add(kk * PANEL);
-            let b0 = _mm512_loadu_ps(p);
-            let b1 = _mm512_loadu_ps(p.add(16));
-            let b2 = _mm512_loadu_ps(p.add(32));
-            let b3 = _mm512_loadu_ps(p.add(48));
-            if PF {
-                let ahead = p.add(PF_ROWS_M * PANEL) as *const i8;
-                for l in 0..4 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
-                }
-            }
-            for (m, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(m * lda + kk));
-                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-                row[2] = _mm512_fmadd_ps(av, b2, row[2]);
-                row[3] = _mm512_fmadd_ps(av, b3, row[3]);
-            }
-        }
-        for (m, row) in acc.iter().enumerate() {
-            for (q, v) in row.iter().enumerate() {
-                _mm512_storeu_ps(out.add(m * PANEL + q * 16), *v);
-            }
-        }
-    }
-
-    /// The 16 f16 weights at `p` widened to f32 (exact).
-    #[inline(always)]
-    unsafe fn load16(p: *const u16) -> __m512 {
-        _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
-    }
-
-    /// [`tile1`] over f16 weights: the same two sets of sums in the same order.
-    ///
-    /// # Safety
-    /// AVX-512F; `a` readable for `k`, `panel` for `k·64`, `out` writable for 64.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile1_f16(
-        out: *mut f32,
-        a: *const f32,
-        k: usize,
-        panel: *const u16,
-        add: bool,
-    ) {
-        let z = _mm512_setzero_ps();
-        let mut s0 = [z; 4];
-        let mut s1 = [z; 4];
-        if add {
-            for (q, v) in s0.iter_mut().enumerate() {
-                *v = _mm512_loadu_ps(out.add(q * 16));
-            }
-        }
-        let mut kk = 0;
-        while kk + 2 <= k {
-            let p = panel.add(kk * PANEL);
-            let a0 = _mm512_set1_ps(*a.add(kk));
-            let a1 = _mm512_set1_ps(*a.add(kk + 1));
-            for q in 0..4 {
-                s0[q] = _mm512_fmadd_ps(a0, load16(p.add(q * 16)), s0[q]);
-                s1[q] = _mm512_fmadd_ps(a1, load16(p.add(PANEL + q * 16)), s1[q]);
-            }
-            kk += 2;
-        }
-        if kk < k {
-            let p = panel.add(kk * PANEL);
-            let a0 = _mm512_set1_ps(*a.add(kk));
-            for (q, v) in s0.iter_mut().enumerate() {
-                *v = _mm512_fmadd_ps(a0, load16(p.add(q * 16)), *v);
-            }
-        }
-        for q in 0..4 {
-            _mm512_storeu_ps(out.add(q * 16), _mm512_add_ps(s0[q], s1[q]));
-        }
-    }
-
-    /// [`tile`] over f16 weights (prefetching ahead), sums in the same order.
-    ///
-    /// # Safety
-    /// AVX-512F; `a` readable for `(M−1)·lda + k`, `panel` for `k·64`, `out` writable for `M·64`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile_f16<const M: usize>(
-        out: *mut f32,
-        a: *const f32,
-        lda: usize,
-        k: usize,
-        panel: *const u16,
-        add: bool,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); 4]; M];
-        if add {
-            for (m, row) in acc.iter_mut().enumerate() {
-                for (q, v) in row.iter_mut().enumerate() {
-                    *v = _mm512_loadu_ps(out.add(m * PANEL + q * 16));
-                }
-            }
-        }
+        // Cache lines in one panel row: 4 (f32), 2 (f16).
+        let lines = PANEL * size_of::<W>() / 64;
         for kk in 0..k {
             let p = panel.add(kk * PANEL);
             let b = [
-                load16(p),
-                load16(p.add(16)),
-                load16(p.add(32)),
-                load16(p.add(48)),
+                W::load16(p),
+                W::load16(p.add(16)),
+                W::load16(p.add(32)),
+                W::load16(p.add(48)),
             ];
-            let ahead = p.add(PF_ROWS_M * PANEL) as *const i8;
-            for l in 0..2 {
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+            if PF {
+                let ahead = p.add(PF_ROWS_M * PANEL) as *const i8;
+                for l in 0..lines {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+                }
             }
             for (m, row) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(m * lda + kk));
@@ -655,10 +494,7 @@ mod tests {
                 let a = test_vals(MAX_ROWS * lda, 3, 1.0);
                 let mut p16 = Aligned::default();
                 to_f16(&mut p16, &test_vals(k * PANEL, 4, 1.0));
-                let widened: Vec<f32> = p16
-                    .iter()
-                    .map(|&b| half::f16::from_bits(b).to_f32())
-                    .collect();
+                let widened: Vec<f32> = p16.iter().map(|&b| b.to_f32()).collect();
                 for (rows, add) in (1..=MAX_ROWS).flat_map(|r| [(r, false), (r, true)]) {
                     let init = test_vals(rows * PANEL, 5, 1.0);
                     let mut want = init.clone();
@@ -668,7 +504,7 @@ mod tests {
                         vec![f32::NAN; rows * PANEL]
                     };
                     tile_isa(isa, &mut want, &a, lda, k, &widened, rows, add, true);
-                    tile_f16_isa(isa, &mut got, &a, lda, k, &p16, rows, add);
+                    tile_isa(isa, &mut got, &a, lda, k, &p16, rows, add, rows % 2 == 1);
                     for (i, (w, g)) in want.iter().zip(&got).enumerate() {
                         assert_eq!(
                             w.to_bits(),

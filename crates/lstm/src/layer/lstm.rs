@@ -14,7 +14,7 @@ use crate::kernels::lstm_cell::{
 };
 use crate::kernels::packed::{
     col_panels, gate_panels, pack_col_panels, pack_col_panels_t, pack_gate_panels, panel,
-    round_f16, tile, tile_cached, tile_f16, to_f16, Aligned, LANES, MAX_ROWS, PANEL,
+    round_f16, tile, tile_cached, to_f16, Aligned, PanelWeight, LANES, MAX_ROWS, PANEL,
 };
 use crate::kernels::panel_matmul::panel_matmul;
 use crate::kernels::team::{CacheLine, SharedMut, Team};
@@ -235,10 +235,10 @@ pub(crate) struct FusedWeights {
     ih: Aligned<f32>,
     /// `[gate_panels(H), H, 64]` `W_hh` (f32 only).
     hh: Aligned<f32>,
-    /// `[gate_panels(H), In, 64]` `W_ih` as f16 bits (f16 only).
-    ih16: Aligned<u16>,
-    /// `[gate_panels(H), H, 64]` `W_hh` as f16 bits (f16 only).
-    hh16: Aligned<u16>,
+    /// `[gate_panels(H), In, 64]` `W_ih` in f16 (f16 panels only).
+    ih16: Aligned<half::f16>,
+    /// `[gate_panels(H), H, 64]` `W_hh` in f16 (f16 panels only).
+    hh16: Aligned<half::f16>,
     /// `[In, G]` `W_ih` rounded to f16 and widened back, for the input side computed before
     /// the loop (f16 only).
     ih_rounded: Vec<f32>,
@@ -251,7 +251,7 @@ pub(crate) struct FusedWeights {
 #[derive(Clone, Copy)]
 enum Pan<'a> {
     F32(&'a [f32]),
-    F16(&'a [u16]),
+    F16(&'a [half::f16]),
 }
 
 impl FusedWeights {
@@ -278,7 +278,7 @@ impl FusedWeights {
                     *v = Aligned::default();
                 }
             } else {
-                // The rounded values in f32: the same sums bit for bit (`tile_f16`), faster
+                // The rounded values in f32: the same sums bit for bit (`tile`), faster
                 // where the f32 copy stays in cache.
                 for v in self.ih.iter_mut().chain(self.hh.iter_mut()) {
                     *v = round_f16(*v);
@@ -448,19 +448,34 @@ fn fused_forward(
 /// to [`MAX_ROWS`] rows, [`KC`] panel rows at a time, so the panel block, the group's sums and
 /// the rows of `A` they use stay in L1 meanwhile. `acc: [rows.len(), 64]`.
 fn group_product(acc: &mut [f32], src: &[f32], k: usize, pan: Pan, rows: std::ops::Range<usize>) {
+    match pan {
+        Pan::F32(pan) => panel_rows_product(acc, src, k, pan, rows),
+        Pan::F16(pan) => panel_rows_product(acc, src, k, pan, rows),
+    }
+}
+
+/// [`group_product`] over a panel of one weight type.
+fn panel_rows_product<W: PanelWeight>(
+    acc: &mut [f32],
+    src: &[f32],
+    k: usize,
+    pan: &[W],
+    rows: std::ops::Range<usize>,
+) {
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         for r0 in rows.clone().step_by(MAX_ROWS) {
-            let (out, a) = (&mut acc[(r0 - rows.start) * PANEL..], &src[r0 * k + k0..]);
-            let n = MAX_ROWS.min(rows.end - r0);
-            match pan {
-                // The first tile brings the panel block into L1; the others find it there.
-                Pan::F32(pan) if r0 == rows.start => {
-                    tile(out, a, k, kc, &pan[k0 * PANEL..], n, true)
-                }
-                Pan::F32(pan) => tile_cached(out, a, k, kc, &pan[k0 * PANEL..], n, true),
-                Pan::F16(pan) => tile_f16(out, a, k, kc, &pan[k0 * PANEL..], n, true),
-            }
+            // The first tile brings the panel block into L1; the others find it there.
+            let tile = if r0 == rows.start { tile } else { tile_cached };
+            tile(
+                &mut acc[(r0 - rows.start) * PANEL..],
+                &src[r0 * k + k0..],
+                k,
+                kc,
+                &pan[k0 * PANEL..],
+                MAX_ROWS.min(rows.end - r0),
+                true,
+            );
         }
     }
 }
@@ -826,7 +841,7 @@ mod tests {
             let want = round_f16(0.1);
             match fw.panel_ih(0, input) {
                 Pan::F32(p) => assert_eq!(p[0], want, "f32 panel holds the rounded weight"),
-                Pan::F16(p) => assert_eq!(half::f16::from_bits(p[0]).to_f32(), want),
+                Pan::F16(p) => assert_eq!(p[0].to_f32(), want),
             }
         }
     }
