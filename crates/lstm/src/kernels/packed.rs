@@ -235,16 +235,8 @@ pub fn tile_isa<W: PanelWeight>(
             let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
             match (rows, prefetch) {
                 (1, _) => avx512::tile1(o, ap, k, pp, add),
-                (2, true) => avx512::tile::<W, 2, true>(o, ap, lda, k, pp, add),
-                (3, true) => avx512::tile::<W, 3, true>(o, ap, lda, k, pp, add),
-                (4, true) => avx512::tile::<W, 4, true>(o, ap, lda, k, pp, add),
-                (5, true) => avx512::tile::<W, 5, true>(o, ap, lda, k, pp, add),
-                (_, true) => avx512::tile::<W, 6, true>(o, ap, lda, k, pp, add),
-                (2, false) => avx512::tile::<W, 2, false>(o, ap, lda, k, pp, add),
-                (3, false) => avx512::tile::<W, 3, false>(o, ap, lda, k, pp, add),
-                (4, false) => avx512::tile::<W, 4, false>(o, ap, lda, k, pp, add),
-                (5, false) => avx512::tile::<W, 5, false>(o, ap, lda, k, pp, add),
-                (_, false) => avx512::tile::<W, 6, false>(o, ap, lda, k, pp, add),
+                (_, true) => avx512::tile_rows::<W, true>(rows, o, ap, lda, k, pp, add),
+                (_, false) => avx512::tile_rows::<W, false>(rows, o, ap, lda, k, pp, add),
             }
         }
         return;
@@ -356,6 +348,29 @@ mod avx512 {
         }
         for q in 0..4 {
             _mm512_storeu_ps(out.add(q * 16), _mm512_add_ps(s0[q], s1[q]));
+        }
+    }
+
+    /// [`tile`] for `rows` in `2..=6` (a const `M` per row count).
+    ///
+    /// # Safety
+    /// As [`tile`] with `M = rows`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile_rows<W: PanelWeight, const PF: bool>(
+        rows: usize,
+        out: *mut f32,
+        a: *const f32,
+        lda: usize,
+        k: usize,
+        panel: *const W,
+        add: bool,
+    ) {
+        match rows {
+            2 => tile::<W, 2, PF>(out, a, lda, k, panel, add),
+            3 => tile::<W, 3, PF>(out, a, lda, k, panel, add),
+            4 => tile::<W, 4, PF>(out, a, lda, k, panel, add),
+            5 => tile::<W, 5, PF>(out, a, lda, k, panel, add),
+            _ => tile::<W, 6, PF>(out, a, lda, k, panel, add),
         }
     }
 

@@ -70,13 +70,7 @@ pub fn panel_matmul(
                     buf[r * PANEL..r * PANEL + valid].copy_from_slice(d);
                 }
             }
-            if k == 0 {
-                if !add {
-                    buf[..m * PANEL].fill(0.0);
-                }
-            } else {
-                tile(&mut buf, &a[r0 * k..], k, k, pan, m, add);
-            }
+            tile(&mut buf, &a[r0 * k..], k, k, pan, m, add);
             for r in 0..m {
                 // SAFETY: as above.
                 let d = unsafe { out.slice_mut((r0 + r) * ldd + c0, valid) };
