@@ -318,23 +318,7 @@ pub unsafe fn lstm_group_forward(acc: &[f32], o: GroupOut, active: &[bool]) {
         acc.len() >= active.len() * 4 * LANES,
         "lstm_group_forward: acc too short"
     );
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        unsafe fn avx512(acc: &[f32], o: GroupOut, active: &[bool]) {
-            group_forward_body(acc, o, active)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(acc: &[f32], o: GroupOut, active: &[bool]) {
-            group_forward_body(acc, o, active)
-        }
-        match super::Isa::detect() {
-            super::Isa::Avx512 => return avx512(acc, o, active),
-            super::Isa::Avx2 => return avx2(acc, o, active),
-            super::Isa::Portable => {}
-        }
-    }
-    group_forward_body(acc, o, active)
+    run_best_isa!(group_forward_body(acc: &[f32], o: GroupOut, active: &[bool]))
 }
 
 /// Where one group of rows' backward operands live, for [`lstm_group_backward`] (`n` units
@@ -415,23 +399,7 @@ unsafe fn group_backward_body(o: GroupBwd, active: &[bool]) {
 /// Every place `o` names for rows `0..active.len()` (its `n` units) must be valid, and no other
 /// thread may touch the places written during the call.
 pub unsafe fn lstm_group_backward(o: GroupBwd, active: &[bool]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        unsafe fn avx512(o: GroupBwd, active: &[bool]) {
-            group_backward_body(o, active)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(o: GroupBwd, active: &[bool]) {
-            group_backward_body(o, active)
-        }
-        match super::Isa::detect() {
-            super::Isa::Avx512 => return avx512(o, active),
-            super::Isa::Avx2 => return avx2(o, active),
-            super::Isa::Portable => {}
-        }
-    }
-    group_backward_body(o, active)
+    run_best_isa!(group_backward_body(o: GroupBwd, active: &[bool]))
 }
 
 /// Plain f64 reference of [`lstm_cell_forward`] for one row: returns `(activations [4H], c [H], r [H])`.

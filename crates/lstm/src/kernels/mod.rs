@@ -48,6 +48,32 @@ macro_rules! dispatch {
     };
 }
 
+/// `$body(args…)`, an `#[inline(always)] unsafe fn`, compiled for AVX-512, AVX2+FMA or the
+/// portable baseline and run in the best variant this CPU has: [`dispatch!`] for the kernels
+/// that take raw places (and so are `unsafe` and take no `Isa`). Use it as the tail of the
+/// calling `unsafe fn`, whose safety contract covers `$body`'s.
+macro_rules! run_best_isa {
+    ($body:ident($($arg:ident: $ty:ty),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            unsafe fn avx512($($arg: $ty),*) {
+                $body($($arg),*)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) {
+                $body($($arg),*)
+            }
+            match $crate::kernels::Isa::detect() {
+                $crate::kernels::Isa::Avx512 => return avx512($($arg),*),
+                $crate::kernels::Isa::Avx2 => return avx2($($arg),*),
+                $crate::kernels::Isa::Portable => {}
+            }
+        }
+        $body($($arg),*)
+    }};
+}
+
 pub mod activation;
 pub mod aligned;
 pub mod denormal;
