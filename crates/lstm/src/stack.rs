@@ -484,11 +484,7 @@ impl Stack {
             lt.dirs.resize_with(nd, DirTape::default);
             for dir in 0..nd {
                 let k = l * nd + dir;
-                let d = Dims {
-                    record: !tape.no_grad,
-                    half: tape.no_grad && self.inference_weights == WeightPrecision::F16,
-                    ..self.layer_dims(l, dir, t, b)
-                };
+                let d = self.layer_dims(l, dir, t, b, !tape.no_grad);
                 let w = self.layout.dir(&self.params, k);
                 let h0 = init.map_or(&zeros_h[..], |s| &s.h.data()[k * b * ho..(k + 1) * b * ho]);
                 let dt = &mut lt.dirs[dir];
@@ -525,7 +521,16 @@ impl Stack {
         Ok(Output { y, h_n, c_n })
     }
 
-    pub(crate) fn layer_dims(&self, l: usize, dir: usize, t: usize, b: usize) -> Dims {
+    /// The dims of one `(layer, direction)` for a pass over `[t, b]`; `record`: whether the
+    /// forward keeps what backward needs (without it, f16 inference weights apply).
+    pub(crate) fn layer_dims(
+        &self,
+        l: usize,
+        dir: usize,
+        t: usize,
+        b: usize,
+        record: bool,
+    ) -> Dims {
         let c = &self.config;
         Dims {
             t,
@@ -538,8 +543,8 @@ impl Stack {
             ycol: dir * c.h_out(),
             reverse: dir == 1,
             threads: self.threads,
-            record: true,
-            half: false,
+            record,
+            half: !record && self.inference_weights == WeightPrecision::F16,
             version: self.version,
         }
     }
@@ -617,7 +622,7 @@ impl Stack {
             ];
             for dir in 0..nd {
                 let k = l * nd + dir;
-                let d = self.layer_dims(l, dir, t, b);
+                let d = self.layer_dims(l, dir, t, b, true);
                 let w = self.layout.dir(&self.params, k);
                 let mut gw = self.layout.dir_mut(&mut grads.data, k);
                 let s = &mut tape.scratch[k];

@@ -110,11 +110,7 @@ impl Stack {
         state.check(c, b, "state.h", "state.c")?;
         for l in 0..c.num_layers {
             // Nothing is kept for backward (the fused LSTM loop then writes no activations).
-            let d = layer::Dims {
-                record: false,
-                half: self.inference_weights() == crate::stack::WeightPrecision::F16,
-                ..self.layer_dims(l, 0, 1, b)
-            };
+            let d = self.layer_dims(l, 0, 1, b, false);
             let w = self.layout().dir(self.params(), l);
             let (below, rest) = scratch.outputs.split_at_mut(l);
             let input: &[f32] = if l == 0 { x_t } else { &below[l - 1] };

@@ -36,10 +36,12 @@ pub(crate) fn forward(
     w: &DirParams,
     d: &Dims,
 ) {
-    // Only the fused loop (no projection) knows how to keep less than the whole tape.
+    // Only the fused loop (no projection) knows how to keep less than the whole tape (and
+    // read f16 weights, which only a pass that keeps nothing does).
+    let record = d.record || w.w_hr.is_some();
     let d = &Dims {
-        record: d.record || w.w_hr.is_some(),
-        half: d.half && !d.record && w.w_hr.is_none(),
+        record,
+        half: d.half && !record,
         ..*d
     };
     let (bh, bho, bg) = (d.b * d.h, d.b * d.h_out, d.b * d.g);
@@ -268,30 +270,21 @@ impl FusedWeights {
     fn pack(&mut self, w: &DirParams, d: &Dims) {
         pack_gate_panels(&mut self.ih, w.w_ih, d.input, d.h);
         pack_gate_panels(&mut self.hh, w.w_hh, d.h_out, d.h);
+        self.ih_rounded = Vec::new();
+        (self.ih16, self.hh16) = Default::default();
         if d.half {
-            self.ih_rounded.clear();
-            self.ih_rounded.extend(w.w_ih.iter().map(|&v| round_f16(v)));
+            self.ih_rounded = w.w_ih.iter().map(|&v| round_f16(v)).collect();
+            // The rounded values: kept in f32 they give the same sums bit for bit (`tile`), and
+            // faster where the f32 copy stays in cache; else stored as f16 (rounding again
+            // changes nothing).
+            for v in self.ih.iter_mut().chain(self.hh.iter_mut()) {
+                *v = round_f16(*v);
+            }
             if Self::f16_panels(d) {
                 to_f16(&mut self.ih16, &self.ih);
                 to_f16(&mut self.hh16, &self.hh);
-                for v in [&mut self.ih, &mut self.hh] {
-                    *v = Aligned::default();
-                }
-            } else {
-                // The rounded values in f32: the same sums bit for bit (`tile`), faster
-                // where the f32 copy stays in cache.
-                for v in self.ih.iter_mut().chain(self.hh.iter_mut()) {
-                    *v = round_f16(*v);
-                }
-                for v in [&mut self.ih16, &mut self.hh16] {
-                    *v = Aligned::default();
-                }
+                (self.ih, self.hh) = Default::default();
             }
-        } else {
-            for v in [&mut self.ih16, &mut self.hh16] {
-                *v = Aligned::default();
-            }
-            self.ih_rounded = Vec::new();
         }
         let mut b = vec![0.0; d.g];
         for v in [w.b_ih, w.b_hh].into_iter().flatten() {
@@ -309,19 +302,23 @@ impl FusedWeights {
 
     /// Panel `p` of `W_ih` (`k = In` rows), in the precision it was packed in.
     fn panel_ih(&self, p: usize, k: usize) -> Pan<'_> {
-        if self.ih16.is_empty() {
-            Pan::F32(panel(&self.ih, p, k))
-        } else {
-            Pan::F16(panel(&self.ih16, p, k))
-        }
+        Pan::of(&self.ih, &self.ih16, p, k)
     }
 
     /// Panel `p` of `W_hh` (`k = H` rows), in the precision it was packed in.
     fn panel_hh(&self, p: usize, k: usize) -> Pan<'_> {
-        if self.hh16.is_empty() {
-            Pan::F32(panel(&self.hh, p, k))
+        Pan::of(&self.hh, &self.hh16, p, k)
+    }
+}
+
+impl<'a> Pan<'a> {
+    /// Panel `p` (`k` rows) of a matrix packed either in f32 or, when `f16` is not empty, in
+    /// f16.
+    fn of(f32s: &'a [f32], f16s: &'a [half::f16], p: usize, k: usize) -> Self {
+        if f16s.is_empty() {
+            Pan::F32(panel(f32s, p, k))
         } else {
-            Pan::F16(panel(&self.hh16, p, k))
+            Pan::F16(panel(f16s, p, k))
         }
     }
 }
