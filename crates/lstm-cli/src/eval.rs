@@ -23,11 +23,14 @@ pub struct Args {
     pub model: PathBuf,
     /// Data of the model's kind [default for forecasters: the data it was trained on].
     pub data: Option<PathBuf>,
+    /// The precision the LSTM's weights are read in.
+    #[arg(long, value_enum, default_value_t = common::Weights::F32)]
+    pub weights: common::Weights,
 }
 
 /// Runs `lstm eval`.
 pub fn run(a: Args) -> Result<()> {
-    let (model, meta) = common::load_model(&a.model)?;
+    let (model, meta) = common::load_model_with(&a.model, a.weights)?;
     match (&model.config().task, &meta.series, &meta.vocab) {
         (Task::Regression { .. }, Some(sm), _) => {
             let scaling = meta.scaling.clone().ok_or_else(|| {

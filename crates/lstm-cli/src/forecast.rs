@@ -36,11 +36,14 @@ pub struct Args {
     /// Do not write the plot.
     #[arg(long)]
     pub no_plot: bool,
+    /// The precision the LSTM's weights are read in.
+    #[arg(long, value_enum, default_value_t = common::Weights::F32)]
+    pub weights: common::Weights,
 }
 
 /// Runs `lstm forecast`.
 pub fn run(a: Args) -> Result<()> {
-    let (model, meta) = common::load_model(&a.model)?;
+    let (model, meta) = common::load_model_with(&a.model, a.weights)?;
     let (Some(sm), Some(scaling)) = (meta.series.clone(), meta.scaling.clone()) else {
         bail!("{}: not a forecaster (it was trained on text or labelled sequences); use `lstm generate` or `lstm eval`", a.model.display());
     };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use lstm::data::BatchInput;
 use lstm::model::ModelTape;
-use lstm::{State, WeightPrecision};
+use lstm::State;
 use rand::{Rng, SeedableRng};
 
 use crate::common;
@@ -34,20 +34,22 @@ pub struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Read the LSTM's weights rounded to f16 (PyTorch's dynamic float16 quantization; each
-    /// weight keeps 11 significant bits, outputs typically move by ~1e-4): faster for large models.
-    #[arg(long)]
+    /// The precision the LSTM's weights are read in: f16 and i8 are faster for large models.
+    #[arg(long, value_enum, default_value_t = common::Weights::F32)]
+    pub weights: common::Weights,
+    /// Same as `--weights f16`.
+    #[arg(long, hide = true, conflicts_with = "weights")]
     pub f16_weights: bool,
 }
 
 /// Runs `lstm generate`.
 pub fn run(a: Args) -> Result<()> {
-    let (mut model, meta) = common::load_model(&a.model)?;
-    if a.f16_weights {
-        model
-            .set_inference_weights(WeightPrecision::F16)
-            .with_context(|| format!("{}: --f16-weights", a.model.display()))?;
-    }
+    let weights = if a.f16_weights {
+        common::Weights::F16
+    } else {
+        a.weights
+    };
+    let (model, meta) = common::load_model_with(&a.model, weights)?;
     let Some(vocab) = meta.vocab else {
         bail!("{}: not a text model (it has no vocabulary); `lstm generate` needs a model trained on a text file", a.model.display());
     };

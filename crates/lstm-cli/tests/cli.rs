@@ -226,15 +226,43 @@ fn text_train_generate() {
     );
     let again = ok(&lstm(dir, &sample));
     assert_eq!(g, again, "same seed, same text");
-    let half = ok(&lstm(dir, &[&sample[..], &["--f16-weights"]].concat()));
+    for weights in [
+        &["--f16-weights"][..],
+        &["--weights", "f16"],
+        &["--weights", "i8"],
+    ] {
+        let g = ok(&lstm(dir, &[&sample[..], weights].concat()));
+        assert!(
+            g.starts_with("hello")
+                && g.trim_end().chars().count() == 45
+                && g.trim_end().chars().all(|c| "helo wrd,ust.".contains(c)),
+            "{weights:?}: {g:?}"
+        );
+    }
+    let bpc = |args: &[&str]| -> f64 {
+        let o = lstm(
+            dir,
+            &[&["eval", "tiny.safetensors", "tiny.txt"], args].concat(),
+        );
+        let ev = ok(&o);
+        let said = text(&o).1.contains("LSTM weights read in i8");
+        assert_eq!(
+            said,
+            !args.is_empty(),
+            "eval {args:?}: stderr names the precision"
+        );
+        let before = ev
+            .split(" bits per character")
+            .next()
+            .filter(|_| ev.contains("bits"));
+        let v = before.and_then(|b| b.split_whitespace().last()?.parse::<f64>().ok());
+        v.unwrap_or_else(|| panic!("no bits per character in {ev}"))
+    };
+    let (full, q8) = (bpc(&[]), bpc(&["--weights", "i8"]));
     assert!(
-        half.starts_with("hello")
-            && half.trim_end().chars().count() == 45
-            && half.trim_end().chars().all(|c| "helo wrd,ust.".contains(c)),
-        "f16 weights: {half:?}"
+        (full - q8).abs() < 0.05 * full,
+        "eval --weights i8: {q8} bits per character against {full} in f32"
     );
-    let ev = ok(&lstm(dir, &["eval", "tiny.safetensors", "tiny.txt"]));
-    assert!(ev.contains("bits per character"), "{ev}");
 }
 
 #[test]

@@ -8,8 +8,8 @@
 //! bench_run gemm  M K N REPS THREADS            SGEMM of the same crate, for the peak figure
 //! ```
 //! `CELL`: `lstm` (default), `gru` or `rnn` (tanh); GFLOP/s count LSTM products either way.
-//! `PREC`: `f32` (default) or `f16` (the LSTM's inference weights rounded to f16,
-//! `Stack::set_inference_weights`).
+//! `PREC`: `f32` (default), `f16` (the LSTM's inference weights rounded to f16) or `i8` (8-bit
+//! weights and activations), `Stack::set_inference_weights`.
 //! Output: `{"median_s": …, "min_s": …, "gflops": …, "peak_rss_kb": …}` (seconds per call).
 
 use std::time::Instant;
@@ -53,7 +53,8 @@ fn precision(a: &[String], i: usize) -> WeightPrecision {
     match a.get(i).map(String::as_str) {
         None | Some("f32") => WeightPrecision::F32,
         Some("f16") => WeightPrecision::F16,
-        Some(other) => panic!("unknown precision {other}: f32 or f16"),
+        Some("i8") => WeightPrecision::I8,
+        Some(other) => panic!("unknown precision {other}: f32, f16 or i8"),
     }
 }
 

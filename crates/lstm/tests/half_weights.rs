@@ -144,23 +144,25 @@ fn recording_forwards_and_training_ignore_f16_inference_weights() {
 }
 
 #[test]
-fn f16_inference_weights_are_refused_where_not_implemented() {
+fn f16_and_i8_inference_weights_are_refused_where_not_implemented() {
     for cfg in [
         RnnConfig::new(CellKind::Gru, 4, 8),
         RnnConfig::new(CellKind::RnnTanh, 4, 8),
         RnnConfig::new(CellKind::Lstm, 4, 8).with_proj_size(3),
     ] {
-        let mut s = Stack::new(cfg.clone(), 0).unwrap();
-        let err = s
-            .set_inference_weights(WeightPrecision::F16)
-            .expect_err(&cfg.describe())
-            .to_string();
-        assert!(
-            err.contains("f16") && err.contains("without projection"),
-            "{}: unexpected message {err}",
-            cfg.describe()
-        );
-        assert_eq!(s.inference_weights(), WeightPrecision::F32);
-        s.set_inference_weights(WeightPrecision::F32).unwrap();
+        for p in [WeightPrecision::F16, WeightPrecision::I8] {
+            let mut s = Stack::new(cfg.clone(), 0).unwrap();
+            let err = s
+                .set_inference_weights(p)
+                .expect_err(&cfg.describe())
+                .to_string();
+            assert!(
+                err.contains(p.name()) && err.contains("without projection"),
+                "{} ({p:?}): unexpected message {err}",
+                cfg.describe()
+            );
+            assert_eq!(s.inference_weights(), WeightPrecision::F32);
+            s.set_inference_weights(WeightPrecision::F32).unwrap();
+        }
     }
 }

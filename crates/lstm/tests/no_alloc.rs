@@ -52,10 +52,14 @@ fn streaming_step_allocates_nothing() {
         RnnConfig::new(CellKind::Gru, 16, 32),
         RnnConfig::new(CellKind::RnnTanh, 16, 32),
     ] {
-        for precision in [WeightPrecision::F32, WeightPrecision::F16] {
+        for precision in [
+            WeightPrecision::F32,
+            WeightPrecision::F16,
+            WeightPrecision::I8,
+        ] {
             let mut s = Stack::new(cfg.clone(), 0).unwrap().with_threads(1);
             if s.set_inference_weights(precision).is_err() {
-                continue; // f16 weights: the LSTM without projection only
+                continue; // f16 and i8 weights: the LSTM without projection only
             }
             let mut state = s.zero_state(1);
             let mut scratch = StepScratch::new(&s, 1).unwrap();
@@ -125,11 +129,15 @@ fn inference_forward_allocations_do_not_grow_with_t() {
         RnnConfig::new(CellKind::Gru, 8, 16),
         RnnConfig::new(CellKind::RnnTanh, 8, 16),
     ] {
-        for precision in [WeightPrecision::F32, WeightPrecision::F16] {
+        for precision in [
+            WeightPrecision::F32,
+            WeightPrecision::F16,
+            WeightPrecision::I8,
+        ] {
             // Two threads: the fused loops' team job is inside the count.
             let mut s = Stack::new(cfg.clone(), 0).unwrap().with_threads(2);
             if s.set_inference_weights(precision).is_err() {
-                continue; // f16 weights: the LSTM without projection only
+                continue; // f16 and i8 weights: the LSTM without projection only
             }
             let mut tape = Tape::inference();
             let mut count = |t: usize, b: usize| {

@@ -34,6 +34,18 @@ unsafe impl Plain for f32 {
 unsafe impl Plain for half::f16 {
     const ZERO: Self = half::f16::ZERO;
 }
+// SAFETY: every bit pattern is an integer of these types (all zeros is 0); align ≤ 4.
+unsafe impl Plain for i8 {
+    const ZERO: Self = 0;
+}
+// SAFETY: as above.
+unsafe impl Plain for u8 {
+    const ZERO: Self = 0;
+}
+// SAFETY: as above.
+unsafe impl Plain for i32 {
+    const ZERO: Self = 0;
+}
 
 /// `len` values of `T`, the first on a 64-byte boundary; dereferences to `[T]`.
 #[derive(Clone)]

@@ -80,6 +80,7 @@ pub mod denormal;
 pub mod gemm;
 pub mod gemv;
 pub mod gru_cell;
+pub mod int8;
 pub mod lstm_cell;
 pub mod packed;
 pub mod panel_matmul;

@@ -244,19 +244,19 @@ fn helper(s: &'static Shared, member: usize) {
 
 /// A raw view of a buffer that members of one job write in disjoint parts.
 #[derive(Debug, Clone, Copy)]
-pub struct SharedMut {
-    ptr: *mut f32,
+pub struct SharedMut<T = f32> {
+    ptr: *mut T,
     len: usize,
 }
 
 // SAFETY: `SharedMut` hands out slices only through `unsafe fn`s whose callers promise that no
 // two members touch the same element between two barriers unless both only read.
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
+unsafe impl<T> Send for SharedMut<T> {}
+unsafe impl<T> Sync for SharedMut<T> {}
 
-impl SharedMut {
+impl<T> SharedMut<T> {
     /// Wraps `buf` for the duration of a job.
-    pub fn new(buf: &mut [f32]) -> Self {
+    pub fn new(buf: &mut [T]) -> Self {
         SharedMut {
             ptr: buf.as_mut_ptr(),
             len: buf.len(),
@@ -264,7 +264,7 @@ impl SharedMut {
     }
 
     /// A raw pointer to element `at` (≤ len), for kernels that take raw places.
-    pub fn ptr_at(&self, at: usize) -> *mut f32 {
+    pub fn ptr_at(&self, at: usize) -> *mut T {
         assert!(at <= self.len, "SharedMut: offset out of bounds");
         // SAFETY: `at ≤ len` keeps the pointer inside (or one past) the wrapped buffer.
         unsafe { self.ptr.add(at) }
@@ -276,7 +276,7 @@ impl SharedMut {
     /// No other member may access any element of `range` until the next barrier, and the
     /// wrapped buffer must outlive the use.
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [f32] {
+    pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [T] {
         assert!(start + len <= self.len, "SharedMut: range out of bounds");
         std::slice::from_raw_parts_mut(self.ptr.add(start), len)
     }
@@ -286,7 +286,7 @@ impl SharedMut {
     /// # Safety
     /// No member may write any element of `range` until the next barrier, and the wrapped
     /// buffer must outlive the use.
-    pub unsafe fn slice(&self, start: usize, len: usize) -> &[f32] {
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &[T] {
         assert!(start + len <= self.len, "SharedMut: range out of bounds");
         std::slice::from_raw_parts(self.ptr.add(start), len)
     }

@@ -8,6 +8,7 @@ use super::{
     BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use crate::kernels::int8::{self, dequantize_add, quantize_rows, tile_i8, I8Panel, I8Panels};
 use crate::kernels::lstm_cell::{
     lstm_cell_backward, lstm_cell_forward, lstm_group_backward, lstm_group_forward, GroupBwd,
     GroupOut,
@@ -20,6 +21,7 @@ use crate::kernels::panel_matmul::panel_matmul;
 use crate::kernels::team::{CacheLine, SharedMut, Team};
 use crate::kernels::tuning::F16_PANELS_ABOVE;
 use crate::params::{DirParams, DirParamsMut};
+use crate::WeightPrecision;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Forward over the sequence.
@@ -37,11 +39,15 @@ pub(crate) fn forward(
     d: &Dims,
 ) {
     // Only the fused loop (no projection) knows how to keep less than the whole tape (and
-    // read f16 weights, which only a pass that keeps nothing does).
+    // read f16 or 8-bit weights, which only a pass that keeps nothing does).
     let record = d.record || w.w_hr.is_some();
     let d = &Dims {
         record,
-        half: d.half && !record,
+        weights: if record {
+            WeightPrecision::F32
+        } else {
+            d.weights
+        },
         ..*d
     };
     let (bh, bho, bg) = (d.b * d.h, d.b * d.h_out, d.b * d.g);
@@ -56,6 +62,7 @@ pub(crate) fn forward(
         sums,
         packed_hh,
         packed_hr,
+        quant,
         ..
     } = tape;
     // The gates are kept for backward, or hold the input side computed before the loop.
@@ -74,12 +81,17 @@ pub(crate) fn forward(
         if !input_in_loop(d) {
             // With f16 weights the input side reads them rounded too.
             let w_in = DirParams {
-                w_ih: if d.half { &fw.ih_rounded } else { w.w_ih },
+                w_ih: if d.weights == WeightPrecision::F16 {
+                    &fw.ih_rounded
+                } else {
+                    w.w_ih
+                },
                 ..*w
             };
             input_projection(gates, x, &w_in, true, d);
         }
         sums.zeroed(team_size(d) * ROW_GROUP * PANEL);
+        quant.size(d);
         let st = States {
             h: SharedMut::new(h_prev),
             h_last: SharedMut::new(h_last),
@@ -91,6 +103,7 @@ pub(crate) fn forward(
             keep_gates.then(|| SharedMut::new(gates)),
             &st,
             SharedMut::new(sums),
+            quant.shared(),
             x,
             fw,
             active,
@@ -229,8 +242,8 @@ fn copy_lanes(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// The weights of one direction packed for [`fused_forward`], made from one version, in f32 or
-/// (with [`Dims::half`]) f16.
+/// The weights of one direction packed for [`fused_forward`], made from one version, in the
+/// precision of [`Dims::weights`]: f32, f16 (or f32 panels of the rounded values) or 8 bits.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FusedWeights {
     /// `[gate_panels(H), In, 64]` `W_ih` (f32 only).
@@ -241,6 +254,10 @@ pub(crate) struct FusedWeights {
     ih16: Aligned<half::f16>,
     /// `[gate_panels(H), H, 64]` `W_hh` in f16 (f16 panels only).
     hh16: Aligned<half::f16>,
+    /// `W_ih` quantized to 8 bits ([`WeightPrecision::I8`] only).
+    ih8: I8Panels,
+    /// `W_hh` quantized to 8 bits ([`WeightPrecision::I8`] only).
+    hh8: I8Panels,
     /// `[In, G]` `W_ih` rounded to f16 and widened back, for the input side computed before
     /// the loop (f16 only).
     ih_rounded: Vec<f32>,
@@ -263,7 +280,7 @@ impl FusedWeights {
         if d.version == 0 {
             0
         } else {
-            d.version * 2 + d.half as u64
+            d.version * 3 + d.weights as u64
         }
     }
 
@@ -272,7 +289,13 @@ impl FusedWeights {
         pack_gate_panels(&mut self.hh, w.w_hh, d.h_out, d.h);
         self.ih_rounded = Vec::new();
         (self.ih16, self.hh16) = Default::default();
-        if d.half {
+        (self.ih8, self.hh8) = Default::default();
+        if d.weights == WeightPrecision::I8 {
+            self.ih8.quantize(&self.ih, d.input);
+            self.hh8.quantize(&self.hh, d.h_out);
+            (self.ih, self.hh) = Default::default();
+        }
+        if d.weights == WeightPrecision::F16 {
             self.ih_rounded = w.w_ih.iter().map(|&v| round_f16(v)).collect();
             // The rounded values: kept in f32 they give the same sums bit for bit (`tile`), and
             // faster where the f32 copy stays in cache; else stored as f16 (rounding again
@@ -340,6 +363,7 @@ fn fused_forward(
     gates: Option<SharedMut>,
     st: &States,
     sums: SharedMut,
+    quant: QuantShared,
     x: &[f32],
     fw: &FusedWeights,
     active: &[bool],
@@ -349,9 +373,13 @@ fn fused_forward(
     let np = gate_panels(h);
     let queue = PanelQueue::new(np);
     let x_in_loop = input_in_loop(d);
+    let i8w = d.weights == WeightPrecision::I8;
     Team::global().run(team_size(d), &|m, bar| {
         // SAFETY: each member has its own `[ROW_GROUP, 64]` block of `sums`.
         let acc = unsafe { sums.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
+        // SAFETY: each member has its own block of the quantized rows, scales and integer
+        // sums (empty without 8-bit weights).
+        let (qx, qh, sx, sh, isum) = unsafe { quant.member(m, d) };
         for (s, (t, next)) in d.steps().enumerate() {
             let act = row(active, t, d.b);
             let x_t = row(x, t, d.b * inp);
@@ -362,13 +390,16 @@ fn fused_forward(
             // member touches this step.
             let at_t = d.slot(t) * bh;
             let h_in = unsafe { st.h.slice(at_t, bh) };
+            if i8w {
+                quantize_rows(qx, sx, x_t, d.b, inp);
+                quantize_rows(qh, sh, h_in, d.b, h);
+            }
             queue.for_each(s, m, bar.members(), |p| {
                 let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
                 for g0 in (0..d.b).step_by(ROW_GROUP) {
                     let rg = g0..(g0 + ROW_GROUP).min(d.b);
                     let acc = &mut acc[..rg.len() * PANEL];
-                    let hh = (h_in, h, fw.panel_hh(p, h));
-                    let sources = if x_in_loop {
+                    if x_in_loop {
                         // Fixed-size copies: a few vector moves, not a call per row.
                         let bias: &[f32; PANEL] = fw.bias[p * PANEL..(p + 1) * PANEL]
                             .try_into()
@@ -377,7 +408,6 @@ fn fused_forward(
                             let a: &mut [f32; PANEL] = a.try_into().expect("one panel");
                             *a = *bias;
                         }
-                        [Some((x_t, inp, fw.panel_ih(p, inp))), Some(hh)]
                     } else {
                         // The input side (bias included) is already in `gates`.
                         for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
@@ -389,10 +419,16 @@ fn fused_forward(
                                 copy_lanes(a, pre);
                             }
                         }
-                        [None, Some(hh)]
-                    };
-                    for (src, k, pan) in sources.into_iter().flatten() {
-                        group_product(acc, src, k, pan, rg.clone());
+                    }
+                    if i8w {
+                        let (ih, hh) = (fw.ih8.panel(p), fw.hh8.panel(p));
+                        group_product_i8(acc, isum, qx, sx, ih, rg.clone());
+                        group_product_i8(acc, isum, qh, sh, hh, rg.clone());
+                    } else {
+                        if x_in_loop {
+                            group_product(acc, x_t, inp, fw.panel_ih(p, inp), rg.clone());
+                        }
+                        group_product(acc, h_in, h, fw.panel_hh(p, h), rg.clone());
                     }
                     // The cell on the group's sums, writing this panel's units of every row.
                     let (b0, last) = (rg.start, rg.end - 1);
@@ -482,9 +518,122 @@ fn panel_rows_product<W: PanelWeight>(
 /// over all steps made before the loop, which is faster for a single row over a sequence (a
 /// product of one row is bound by reading the weights). A single step (streaming) always takes
 /// it in the loop: one pass over the weights either way, and the team shares it.
+/// With 8-bit weights it always does: the integer products need the quantized rows, and
+/// the weights are a quarter of the bytes.
 fn input_in_loop(d: &Dims) -> bool {
-    d.t == 1 || d.b > 1
+    d.t == 1 || d.b > 1 || d.weights == WeightPrecision::I8
 }
+
+/// Each team member's scratch for the fused loop with 8-bit weights
+/// ([`WeightPrecision::I8`]); empty otherwise.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct QuantScratch {
+    /// `[members, B, In4 + H4]` each member's quantized `x_t` rows, then `h_{t−1}` rows
+    /// ([`int8::padded`] lengths).
+    rows: Aligned<u8>,
+    /// `[members, 2B]` their scales (`x_t`'s, then `h_{t−1}`'s).
+    scales: Aligned<f32>,
+    /// `[members, ROW_GROUP, 64]` the integer sums of one panel block and row group.
+    sums: Aligned<i32>,
+}
+
+impl QuantScratch {
+    /// Sizes the buffers for a forward with `d` (keeping their capacity).
+    fn size(&mut self, d: &Dims) {
+        let m = if d.weights == WeightPrecision::I8 {
+            team_size(d)
+        } else {
+            0
+        };
+        self.rows
+            .resize(m * d.b * (int8::padded(d.input) + int8::padded(d.h)));
+        self.scales.resize(m * 2 * d.b);
+        self.sums.resize(m * ROW_GROUP * PANEL);
+    }
+
+    /// The buffers, to share out on the team for one job.
+    fn shared(&mut self) -> QuantShared {
+        QuantShared {
+            rows: SharedMut::new(&mut self.rows),
+            scales: SharedMut::new(&mut self.scales),
+            sums: SharedMut::new(&mut self.sums),
+        }
+    }
+}
+
+/// [`QuantScratch`] during a job.
+struct QuantShared {
+    rows: SharedMut<u8>,
+    scales: SharedMut<f32>,
+    sums: SharedMut<i32>,
+}
+
+/// One member's quantized `x_t` rows `[B, In4]`, `h_{t−1}` rows `[B, H4]`, their scales `[B]`
+/// each, and its integer sums `[ROW_GROUP, 64]`.
+type MemberQuant<'a> = (
+    &'a mut [u8],
+    &'a mut [u8],
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a mut [i32],
+);
+
+impl QuantShared {
+    /// Member `m`'s blocks (all empty unless the buffers were sized for 8-bit weights).
+    ///
+    /// # Safety
+    /// Only member `m` may use them during the job.
+    unsafe fn member(&self, m: usize, d: &Dims) -> MemberQuant<'_> {
+        if d.weights != WeightPrecision::I8 {
+            return (&mut [], &mut [], &mut [], &mut [], &mut []);
+        }
+        let (in4, h4) = (int8::padded(d.input), int8::padded(d.h));
+        let n = d.b * (in4 + h4);
+        let (qx, qh) = self.rows.slice_mut(m * n, n).split_at_mut(d.b * in4);
+        let (sx, sh) = self
+            .scales
+            .slice_mut(m * 2 * d.b, 2 * d.b)
+            .split_at_mut(d.b);
+        let sums = self
+            .sums
+            .slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL);
+        (qx, qh, sx, sh, sums)
+    }
+}
+
+/// `acc[r − rows.start, 0..64] += s_r · s_c · (Σ_k u[r, k] · q[k, c] − offset_c)` for every
+/// row `r` of `rows`: the 8-bit counterpart of [`group_product`], over quantized rows
+/// `q: [B, K4]` with scales `scale: [B]` and one quantized panel; `isum: [≥ rows.len(), 64]`
+/// holds the integer sums meanwhile ([`KC_I8`] panel rows at a time).
+fn group_product_i8(
+    acc: &mut [f32],
+    isum: &mut [i32],
+    q: &[u8],
+    scale: &[f32],
+    pan: I8Panel,
+    rows: std::ops::Range<usize>,
+) {
+    let k4 = pan.w.len() / PANEL;
+    for k0 in (0..k4).step_by(KC_I8) {
+        let kc = KC_I8.min(k4 - k0);
+        for r0 in rows.clone().step_by(MAX_ROWS) {
+            tile_i8(
+                &mut isum[(r0 - rows.start) * PANEL..],
+                &q[r0 * k4 + k0..],
+                k4,
+                kc / int8::QUAD,
+                &pan.w[k0 * PANEL..],
+                MAX_ROWS.min(rows.end - r0),
+                k0 > 0,
+            );
+        }
+    }
+    let n = rows.len();
+    dequantize_add(acc, isum, &scale[rows], pan.scale, pan.offset, n);
+}
+
+/// Rows of a quantized panel one pass of [`group_product_i8`] takes (a multiple of 4; 32 KiB).
+const KC_I8: usize = 512;
 
 /// Rows of a packed panel one pass over a group of rows of `A` uses (a `KC × 64` block, 32 KiB).
 const KC: usize = 128;
@@ -798,7 +947,7 @@ mod tests {
             reverse: false,
             threads,
             record: false,
-            half: true,
+            weights: WeightPrecision::F16,
             version: 0,
         };
         // (In + H) · 4H · 4 bytes per thread against 1 MiB.

@@ -75,9 +75,9 @@ pub(crate) struct Dims {
     /// less (the fused LSTM loop) keep no gate activations and only two rows of state, used
     /// in turn; the others record as usual.
     pub record: bool,
-    /// Whether the fused LSTM loop reads its weights rounded to f16 ([`crate::WeightPrecision`];
-    /// forwards without grad only).
-    pub half: bool,
+    /// The precision the fused LSTM loop reads its weights in ([`crate::WeightPrecision`]; f32
+    /// unless a forward without grad).
+    pub weights: crate::WeightPrecision,
     /// The version of the weights ([`crate::Stack`] renumbers them on every change): packed
     /// copies in a tape made from the same version are reused. 0: unknown, always re-pack.
     pub version: u64,
@@ -153,6 +153,9 @@ pub(crate) struct DirTape {
     /// `[members, ROW_GROUP, 64]` each team member's running sums in the fused loops (on cache
     /// lines: a member's block shares none with another's).
     pub sums: Aligned<f32>,
+    /// Each team member's quantized rows and integer sums in the fused loop with 8-bit
+    /// weights.
+    pub quant: lstm::QuantScratch,
     /// `W_hh` packed in column panels for the per-step product of the loops that do not run
     /// fused (GRU, RNN, the LSTM with a projection).
     pub packed_hh: Packed<Aligned<f32>>,
