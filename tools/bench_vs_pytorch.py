@@ -18,6 +18,9 @@ Configurations (T = 100, F = H, LSTM):
   f16        opt-in f16 weights (ours: Stack::set_inference_weights(F16); PyTorch: quantize_dynamic with
              dtype=torch.float16, its f16-weight LSTM): streaming steps at H in {128, 256, 512} and inference at
              B in {1, 16}, H in {256, 512, 1024}; not in the geometric mean (`--only f16` runs these alone)
+  i8         opt-in 8-bit weights (ours: Stack::set_inference_weights(I8); PyTorch: quantize_dynamic with
+             dtype=torch.qint8, its int8 LSTM): the f16 rows' configurations plus B = 1 with two layers at
+             H in {512, 1024} and B = 64 H = 512; not in the geometric mean (`--only i8`)
 Also prints our achieved GFLOP/s and the fraction of the SGEMM peak measured in the same run with the
 same GEMM crate (the input-projection shape 6400 x H x 4H).
 """
@@ -53,15 +56,18 @@ def torch_time(fn, reps):
     return statistics.median(ts)
 
 
-def f16_weights(m):
-    """PyTorch's LSTM with f16 weights (dynamic quantization to float16; activations stay f32)."""
-    return torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(m), {torch.nn.LSTM}, dtype=torch.float16)[0]
+def quantized(m, prec):
+    """PyTorch's LSTM with its weights in `prec` ("f16": dynamic quantization to float16,
+    activations stay f32; "i8": dynamic quantization to qint8, activations quantized per call;
+    None: as is)."""
+    if prec is None:
+        return m
+    dtype = {"f16": torch.float16, "i8": torch.qint8}[prec]
+    return torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(m), {torch.nn.LSTM}, dtype=dtype)[0]
 
 
-def torch_infer(T, B, H, L, reps, f16=False):
-    m = torch.nn.LSTM(H, H, num_layers=L)
-    if f16:
-        m = f16_weights(m)
+def torch_infer(T, B, H, L, reps, prec=None):
+    m = quantized(torch.nn.LSTM(H, H, num_layers=L), prec)
     x = torch.randn(T, B, H)
 
     def f():
@@ -83,10 +89,8 @@ def torch_train(T, B, H, L, reps):
     return torch_time(f, reps)
 
 
-def torch_step(H, reps, f16=False):
-    m = torch.nn.LSTM(H, H)
-    if f16:
-        m = f16_weights(m)
+def torch_step(H, reps, prec=None):
+    m = quantized(torch.nn.LSTM(H, H), prec)
     x = torch.randn(1, 1, H)
     state = (torch.zeros(1, 1, H), torch.zeros(1, 1, H))
 
@@ -150,10 +154,14 @@ def main():
         compare(f"train B=64 H={H} L={L}", ("train", T, 64, H, L, a.reps, th), lambda: torch_train(T, 64, H, L, a.reps), a.rounds, rows)
     for H in ((256,) if a.quick else (128, 256, 512)):
         compare(f"step B=1 H={H}", ("step", H, a.reps * 4, th), lambda: torch_step(H, a.reps * 4), a.rounds, rows)
-    for H in ((256,) if a.quick else (128, 256, 512)):
-        compare(f"f16 step B=1 H={H}", ("step", H, a.reps * 4, th, "f16"), lambda: torch_step(H, a.reps * 4, True), a.rounds, rows)
-    for B, H in ([(1, 512)] if a.quick else [(B, H) for B in (1, 16) for H in (256, 512, 1024)]):
-        compare(f"f16 infer B={B} H={H} L=1", ("infer", T, B, H, 1, a.reps, th, "lstm", "f16"), lambda: torch_infer(T, B, H, 1, a.reps, True), a.rounds, rows)
+    for prec in ("f16", "i8"):
+        for H in ((256,) if a.quick else (128, 256, 512)):
+            compare(f"{prec} step B=1 H={H}", ("step", H, a.reps * 4, th, prec), lambda: torch_step(H, a.reps * 4, prec), a.rounds, rows)
+        grid = [(1, 512, 1)] if a.quick else [(B, H, 1) for B in (1, 16) for H in (256, 512, 1024)]
+        if prec == "i8" and not a.quick:
+            grid += [(1, 512, 2), (1, 1024, 2), (64, 512, 1)]
+        for B, H, L in grid:
+            compare(f"{prec} infer B={B} H={H} L={L}", ("infer", T, B, H, L, a.reps, th, "lstm", prec), lambda: torch_infer(T, B, H, L, a.reps, prec), a.rounds, rows)
     inf = [r for r in rows if r[0].startswith("infer")]
     if inf:
         gm = statistics.geometric_mean([r[3] for r in inf])

@@ -78,20 +78,24 @@ pub(crate) fn forward(
     let Some(w_hr) = w.w_hr else {
         // No projection: the fused team loop.
         let fw = fused.get(FusedWeights::key(d), |f| f.pack(w, d));
-        if !input_in_loop(d) {
-            // With f16 weights the input side reads them rounded too.
-            let w_in = DirParams {
-                w_ih: if d.weights == WeightPrecision::F16 {
-                    &fw.ih_rounded
-                } else {
-                    w.w_ih
-                },
-                ..*w
-            };
-            input_projection(gates, x, &w_in, true, d);
-        }
         sums.zeroed(team_size(d) * ROW_GROUP * PANEL);
         quant.size(d);
+        if !input_in_loop(d) {
+            if d.weights == WeightPrecision::I8 {
+                input_projection_i8(gates, x, fw, quant, sums, d);
+            } else {
+                // With f16 weights the input side reads them rounded too.
+                let w_in = DirParams {
+                    w_ih: if d.weights == WeightPrecision::F16 {
+                        &fw.ih_rounded
+                    } else {
+                        w.w_ih
+                    },
+                    ..*w
+                };
+                input_projection(gates, x, &w_in, true, d);
+            }
+        }
         let st = States {
             h: SharedMut::new(h_prev),
             h_last: SharedMut::new(h_last),
@@ -391,7 +395,9 @@ fn fused_forward(
             let at_t = d.slot(t) * bh;
             let h_in = unsafe { st.h.slice(at_t, bh) };
             if i8w {
-                quantize_rows(qx, sx, x_t, d.b, inp);
+                if x_in_loop {
+                    quantize_rows(qx, sx, x_t, d.b, inp);
+                }
                 quantize_rows(qh, sh, h_in, d.b, h);
             }
             queue.for_each(s, m, bar.members(), |p| {
@@ -421,9 +427,11 @@ fn fused_forward(
                         }
                     }
                     if i8w {
-                        let (ih, hh) = (fw.ih8.panel(p), fw.hh8.panel(p));
-                        group_product_i8(acc, isum, qx, sx, ih, rg.clone());
-                        group_product_i8(acc, isum, qh, sh, hh, rg.clone());
+                        if x_in_loop {
+                            let ih = fw.ih8.panel(p);
+                            group_product_i8(acc, isum, qx, sx, ih, rg.clone());
+                        }
+                        group_product_i8(acc, isum, qh, sh, fw.hh8.panel(p), rg.clone());
                     } else {
                         if x_in_loop {
                             group_product(acc, x_t, inp, fw.panel_ih(p, inp), rg.clone());
@@ -518,10 +526,64 @@ fn panel_rows_product<W: PanelWeight>(
 /// over all steps made before the loop, which is faster for a single row over a sequence (a
 /// product of one row is bound by reading the weights). A single step (streaming) always takes
 /// it in the loop: one pass over the weights either way, and the team shares it.
-/// With 8-bit weights it always does: the integer products need the quantized rows, and
-/// the weights are a quarter of the bytes.
 fn input_in_loop(d: &Dims) -> bool {
-    d.t == 1 || d.b > 1 || d.weights == WeightPrecision::I8
+    d.t == 1 || d.b > 1
+}
+
+/// The input side of a whole sequence with 8-bit weights, made before the loop (as
+/// [`input_projection`] is for f32): `gates[r, :] = bias + x_r · W_ih` over the quantized rows
+/// of `x`, the panels shared out on the team. The loop then adds the hidden side to these
+/// sums exactly as it does when it sums both itself (bias, input side, hidden side, in that
+/// order), so both paths give the same bits.
+/// - `gates: [T·B, G]` out; `x: [T·B, In]`; `sums: [members, ROW_GROUP, 64]` and `q` (sized
+///   by [`QuantScratch::size`]) scratch.
+fn input_projection_i8(
+    gates: &mut [f32],
+    x: &[f32],
+    fw: &FusedWeights,
+    q: &mut QuantScratch,
+    sums: &mut [f32],
+    d: &Dims,
+) {
+    let (rows, h) = (d.t * d.b, d.h);
+    q.x.resize(rows * int8::padded(d.input));
+    q.x_scales.resize(rows);
+    quantize_rows(&mut q.x, &mut q.x_scales, x, rows, d.input);
+    let (qx, sx) = (&q.x[..], &q.x_scales[..]);
+    let (out, acc, isum) = (
+        SharedMut::new(gates),
+        SharedMut::new(sums),
+        SharedMut::new(&mut q.sums),
+    );
+    let np = gate_panels(h);
+    Team::global().run(team_size(d), &|m, bar| {
+        // SAFETY: each member has its own `[ROW_GROUP, 64]` blocks of `sums` and `q.sums`, and
+        // writes the columns of its own panels only.
+        let acc = unsafe { acc.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
+        let isum = unsafe { isum.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
+        for p in share(np, m, bar.members()) {
+            let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
+            let bias: &[f32; PANEL] = fw.bias[p * PANEL..(p + 1) * PANEL]
+                .try_into()
+                .expect("one panel");
+            for g0 in (0..rows).step_by(ROW_GROUP) {
+                let rg = g0..(g0 + ROW_GROUP).min(rows);
+                let acc = &mut acc[..rg.len() * PANEL];
+                for a in acc.chunks_exact_mut(PANEL) {
+                    let a: &mut [f32; PANEL] = a.try_into().expect("one panel");
+                    *a = *bias;
+                }
+                group_product_i8(acc, isum, qx, sx, fw.ih8.panel(p), rg.clone());
+                for (r, a) in rg.zip(acc.chunks_exact(PANEL)) {
+                    for (gate, a) in a.chunks_exact(LANES).enumerate() {
+                        // SAFETY: this member's panel's units.
+                        let dst = unsafe { out.slice_mut(r * d.g + gate * h + u0, nu) };
+                        dst.copy_from_slice(&a[..nu]);
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Each team member's scratch for the fused loop with 8-bit weights
@@ -535,6 +597,11 @@ pub(crate) struct QuantScratch {
     scales: Aligned<f32>,
     /// `[members, ROW_GROUP, 64]` the integer sums of one panel block and row group.
     sums: Aligned<i32>,
+    /// `[T·B, In4]` every step's quantized input rows, when the input side is made before the
+    /// loop ([`input_projection_i8`]).
+    x: Aligned<u8>,
+    /// `[T·B]` their scales.
+    x_scales: Aligned<f32>,
 }
 
 impl QuantScratch {
