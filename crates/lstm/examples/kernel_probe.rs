@@ -1,7 +1,8 @@
 //! Times kernels alone: `cargo run --release -p lstm --example kernel_probe`. The weight-gradient
 //! product with `Xᵀ` as a view and as a copy; one-row tiles over a streaming step's share of
 //! panels (GB/s); the 6-row packed tile (GFLOP/s, one core); the fused LSTM forward kernel once
-//! per compiled variant (portable, AVX2+FMA, AVX-512) at B = 64, H = 256.
+//! per compiled variant (portable, AVX2+FMA, AVX-512) at B = 64, H = 256. `kernel_probe i8`: the
+//! 8-bit tile (each variant) over a streaming step's share of panels.
 
 use lstm::kernels::lstm_cell::lstm_cell_forward_isa;
 use lstm::kernels::Isa;
@@ -13,6 +14,10 @@ fn main() {
     }
     if std::env::args().nth(1).as_deref() == Some("row") {
         row_probe();
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("i8") {
+        i8_probe();
         return;
     }
     weight_grad_probe();
@@ -202,6 +207,43 @@ fn rows_probe() {
                 s * 1e6,
                 (rows * np * k * PANEL) as f64 / s / 1e9
             );
+        }
+    }
+}
+
+/// The 8-bit tile over panels in L2 (a streaming step's share at H = 256 and 512 with 8-bit
+/// weights) and in L1, one row and six: weights per ns, VNNI and portable.
+fn i8_probe() {
+    use lstm::kernels::int8::{tile_i8_variant, I8Isa, QUAD};
+    use lstm::kernels::packed::{Aligned, PANEL};
+    for (k, np) in [(512usize, 8usize), (1024, 16), (128, 2)] {
+        let quads = k / QUAD;
+        let mut p = Aligned::<i8>::default();
+        p.zeroed(np * k * PANEL);
+        p.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = ((i * 37) % 255) as i8);
+        let a: Vec<u8> = (0..6 * k).map(|i| (i * 53 % 256) as u8).collect();
+        let mut out = vec![0i32; 6 * PANEL];
+        for rows in [1, 6] {
+            for isa in [I8Isa::Vnni512, I8Isa::AvxVnni, I8Isa::Avx2, I8Isa::Portable] {
+                let reps = 20_000_000 / (k * np);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    for j in 0..np {
+                        let pan = &p[j * k * PANEL..(j + 1) * k * PANEL];
+                        tile_i8_variant(isa, &mut out, &a, k, quads, pan, rows, false);
+                    }
+                    std::hint::black_box(&mut out);
+                }
+                let s = t.elapsed().as_secs_f64();
+                let w = (reps * np * k * PANEL) as f64;
+                println!(
+                    "i8 tile {} KiB of panels, {rows} row(s), {isa:?}: {:.1} weights/ns",
+                    np * k * PANEL / 1024,
+                    w / s / 1e9
+                );
+            }
         }
     }
 }

@@ -542,7 +542,7 @@ impl Stack {
     }
 
     /// The dims of one `(layer, direction)` for a pass over `[t, b]`; `record`: whether the
-    /// forward keeps what backward needs (without it, f16 inference weights apply).
+    /// forward keeps what backward needs (without it, the inference weight precision applies).
     pub(crate) fn layer_dims(
         &self,
         l: usize,

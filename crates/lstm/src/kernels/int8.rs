@@ -196,21 +196,51 @@ dispatch! {
     pub fn dequantize_add_isa = dequantize_add_body(acc: &mut [f32], isum: &[i32], row_scale: &[f32], col_scale: &[f32], offset: &[i32], rows: usize)
 }
 
-/// Whether this CPU has the AVX-512 VNNI tile.
-pub fn vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
+/// The compiled variants of the 8-bit tile; each gives the same integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum I8Isa {
+    /// AVX-512 VNNI: `vpdpbusd` on 512-bit registers.
+    Vnni512,
+    /// AVX-VNNI: `vpdpbusd` on 256-bit registers (CPUs with VNNI but no AVX-512).
+    AvxVnni,
+    /// AVX2 without VNNI: bytes widened to 16 bits and summed in pairs (`vpmaddwd`).
+    Avx2,
+    /// The baseline target.
+    Portable,
+}
+
+impl I8Isa {
+    /// The best variant this CPU runs.
+    pub fn detect() -> I8Isa {
+        [I8Isa::Vnni512, I8Isa::AvxVnni, I8Isa::Avx2]
+            .into_iter()
+            .find(|v| v.available())
+            .unwrap_or(I8Isa::Portable)
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+
+    /// Whether this CPU can run the variant.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                I8Isa::Vnni512 => has!("avx512f") && has!("avx512vnni"),
+                I8Isa::AvxVnni => has!("avx2") && has!("avxvnni"),
+                I8Isa::Avx2 => has!("avx2"),
+                I8Isa::Portable => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == I8Isa::Portable
+        }
+    }
 }
 
 /// `out[m, c] (+)= Σ_{kk < 4·quads} a[m·lda + kk] · pan[kk, c]` in i32 (wrapping), for
 /// `m < rows ≤ MAX_ROWS`, `c < 64`: `a` holds `rows` rows of quantized activations (`u8`),
 /// `lda` apart; `pan: [quads, 64, 4]`, a block of an [`I8Panel`]; `out: [rows, 64]`; `add`:
-/// accumulate into `out` instead of overwriting it.
+/// accumulate into `out` instead of overwriting it. The best variant this CPU has.
 pub fn tile_i8(
     out: &mut [i32],
     a: &[u8],
@@ -220,13 +250,15 @@ pub fn tile_i8(
     rows: usize,
     add: bool,
 ) {
-    tile_i8_variant(vnni(), out, a, lda, quads, pan, rows, add)
+    static BEST: std::sync::OnceLock<I8Isa> = std::sync::OnceLock::new();
+    let isa = *BEST.get_or_init(I8Isa::detect);
+    tile_i8_variant(isa, out, a, lda, quads, pan, rows, add)
 }
 
-/// [`tile_i8`] with the AVX-512 VNNI variant (`vnni`, if the CPU has it) or the portable one.
+/// [`tile_i8`] in a chosen variant (the portable one if this CPU lacks it).
 #[allow(clippy::too_many_arguments)]
 pub fn tile_i8_variant(
-    vnni: bool,
+    isa: I8Isa,
     out: &mut [i32],
     a: &[u8],
     lda: usize,
@@ -252,26 +284,39 @@ pub fn tile_i8_variant(
         "tile_i8: a holds fewer than {rows} rows of {quads} quads"
     );
     #[cfg(target_arch = "x86_64")]
-    if vnni && self::vnni() {
-        // SAFETY: the CPU has AVX-512F and VNNI (checked); the asserts above bound every access.
+    if isa != I8Isa::Portable && isa.available() {
+        // SAFETY: the CPU has the variant's features (checked); the asserts above bound every
+        // access.
         unsafe {
             let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), pan.as_ptr());
-            match rows {
-                1 => avx512::tile1(o, ap, quads, pp, add),
-                2 => avx512::tile::<2>(o, ap, lda, quads, pp, add),
-                3 => avx512::tile::<3>(o, ap, lda, quads, pp, add),
-                4 => avx512::tile::<4>(o, ap, lda, quads, pp, add),
-                5 => avx512::tile::<5>(o, ap, lda, quads, pp, add),
-                _ => avx512::tile::<6>(o, ap, lda, quads, pp, add),
+            match (isa, rows) {
+                (I8Isa::Vnni512, 1) => avx512::tile1(o, ap, quads, pp, add),
+                (I8Isa::Vnni512, 2) => avx512::tile::<2>(o, ap, lda, quads, pp, add),
+                (I8Isa::Vnni512, 3) => avx512::tile::<3>(o, ap, lda, quads, pp, add),
+                (I8Isa::Vnni512, 4) => avx512::tile::<4>(o, ap, lda, quads, pp, add),
+                (I8Isa::Vnni512, 5) => avx512::tile::<5>(o, ap, lda, quads, pp, add),
+                (I8Isa::Vnni512, _) => avx512::tile::<6>(o, ap, lda, quads, pp, add),
+                // One row at a time: 64 columns take 8 of the 16 registers.
+                (I8Isa::AvxVnni, _) => {
+                    for m in 0..rows {
+                        avxvnni::tile1(o.add(m * PANEL), ap.add(m * lda), quads, pp, add)
+                    }
+                }
+                _ => {
+                    for m in 0..rows {
+                        avx2::tile1(o.add(m * PANEL), ap.add(m * lda), quads, pp, add)
+                    }
+                }
             }
         }
         return;
     }
-    let _ = vnni;
     for m in 0..rows {
-        let acc = &mut out[m * PANEL..(m + 1) * PANEL];
+        let acc: &mut [i32; PANEL] = (&mut out[m * PANEL..(m + 1) * PANEL])
+            .try_into()
+            .expect("one row");
         if !add {
-            acc.fill(0);
+            *acc = [0; PANEL];
         }
         for q in 0..quads {
             let av = &a[m * lda + q * QUAD..m * lda + (q + 1) * QUAD];
@@ -282,6 +327,89 @@ pub fn tile_i8_variant(
                     .sum();
                 *s = s.wrapping_add(dot);
             }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avxvnni {
+    use super::{PANEL, QUAD};
+    use std::arch::x86_64::*;
+
+    /// One row, 64 columns in 8 registers: `vpdpbusd` on 256 bits.
+    ///
+    /// # Safety
+    /// AVX2 and AVX-VNNI; `a` readable for `4·quads`, `pan` for `256·quads`, `out` writable for
+    /// 64.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub(super) unsafe fn tile1(
+        out: *mut i32,
+        a: *const u8,
+        quads: usize,
+        pan: *const i8,
+        add: bool,
+    ) {
+        let mut s = [_mm256_setzero_si256(); 8];
+        if add {
+            for (j, v) in s.iter_mut().enumerate() {
+                *v = _mm256_loadu_si256(out.add(j * 8).cast());
+            }
+        }
+        for q in 0..quads {
+            let p = pan.add(q * PANEL * QUAD);
+            let av = _mm256_set1_epi32(a.add(q * QUAD).cast::<i32>().read_unaligned());
+            for (j, v) in s.iter_mut().enumerate() {
+                let w = _mm256_loadu_si256(p.add(j * 32).cast());
+                *v = _mm256_dpbusd_avx_epi32(*v, av, w);
+            }
+        }
+        for (j, v) in s.iter().enumerate() {
+            _mm256_storeu_si256(out.add(j * 8).cast(), *v);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{PANEL, QUAD};
+    use std::arch::x86_64::*;
+
+    /// One row without VNNI: each 16 bytes of a quad (4 columns × 4 `k`) widened to 16 bits
+    /// (`vpmovsxbw`) and multiplied by the row's 4 activations, widened too, with `vpmaddwd`,
+    /// which sums pairs exactly into 32 bits: each register holds, per column, the sums of
+    /// `k` 0–1 and 2–3, added pairwise at the end (`vphaddd`). Exact, as every variant.
+    ///
+    /// # Safety
+    /// AVX2; `a` readable for `4·quads`, `pan` for `256·quads`, `out` writable for 64.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn tile1(
+        out: *mut i32,
+        a: *const u8,
+        quads: usize,
+        pan: *const i8,
+        add: bool,
+    ) {
+        // 16 registers of partial sums: register j holds columns 4j..4j+4, two lanes each.
+        let mut s = [_mm256_setzero_si256(); 16];
+        for q in 0..quads {
+            let p = pan.add(q * PANEL * QUAD);
+            let a4 = _mm_cvtsi32_si128(a.add(q * QUAD).cast::<i32>().read_unaligned());
+            // [a0, a1, a2, a3] as 16-bit values, repeated over the 4 columns.
+            let av = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(a4));
+            for (j, v) in s.iter_mut().enumerate() {
+                let w = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(j * 16).cast()));
+                *v = _mm256_add_epi32(*v, _mm256_madd_epi16(w, av));
+            }
+        }
+        for j in 0..8 {
+            // Registers 2j, 2j+1: columns 8j..8j+8 as pairs; `hadd` gives them in the order
+            // [0 1 | 4 5 | 2 3 | 6 7] per 128-bit half, restored by one permute.
+            let h = _mm256_hadd_epi32(s[2 * j], s[2 * j + 1]);
+            let mut v = _mm256_permute4x64_epi64::<0b11_01_10_00>(h);
+            if add {
+                v = _mm256_add_epi32(v, _mm256_loadu_si256(out.add(j * 8).cast()));
+            }
+            _mm256_storeu_si256(out.add(j * 8).cast(), v);
         }
     }
 }
@@ -482,12 +610,12 @@ mod tests {
             .collect();
         let lda = quads * 4 + 8;
         let a: Vec<u8> = (0..6 * lda).map(|i| ((i * 53 + 7) % 256) as u8).collect();
-        for vnni in [true, false] {
+        for isa in [I8Isa::Vnni512, I8Isa::AvxVnni, I8Isa::Avx2, I8Isa::Portable] {
             for rows in 1..=MAX_ROWS {
                 for (add, used) in [(false, quads), (true, quads), (true, 1), (false, 0)] {
                     let start: Vec<i32> = (0..rows * PANEL).map(|i| i as i32 * 1000 - 7).collect();
                     let mut out = start.clone();
-                    tile_i8_variant(vnni, &mut out, &a, lda, used, &pan, rows, add);
+                    tile_i8_variant(isa, &mut out, &a, lda, used, &pan, rows, add);
                     for m in 0..rows {
                         for c in 0..PANEL {
                             let mut want = if add { start[m * PANEL + c] } else { 0 };
@@ -498,7 +626,7 @@ mod tests {
                             assert_eq!(
                                 out[m * PANEL + c],
                                 want,
-                                "vnni {vnni} rows {rows} add {add} quads {used}: out[{m}, {c}]"
+                                "{isa:?} rows {rows} add {add} quads {used}: out[{m}, {c}]"
                             );
                         }
                     }
