@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{rand_vec, to_f32};
+use common::{assert_bitwise, check_recording_ignores, infer, rand_vec, to_f32};
 use lstm::kernels::packed::round_f16;
-use lstm::{CellKind, Output, RnnConfig, Stack, StepScratch, Tape, Tensor, WeightPrecision};
+use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tensor, WeightPrecision};
 
 /// `stack` with every weight (not the biases) rounded to f16, f32 precision.
 fn rounded(stack: &Stack) -> Stack {
@@ -22,23 +22,6 @@ fn rounded(stack: &Stack) -> Stack {
         }
     }
     r
-}
-
-fn assert_bitwise(what: &str, want: &[f32], got: &[f32]) {
-    assert_eq!(want.len(), got.len(), "{what}: lengths");
-    for (i, (w, g)) in want.iter().zip(got).enumerate() {
-        assert_eq!(
-            w.to_bits(),
-            g.to_bits(),
-            "{what}[{i}]: expected {w}, got {g}"
-        );
-    }
-}
-
-fn infer(stack: &Stack, x: &Tensor) -> Output {
-    stack
-        .forward(x, None, None, &mut Tape::inference())
-        .unwrap()
 }
 
 #[test]
@@ -108,39 +91,7 @@ fn f16_forward_and_steps_equal_the_f32_forward_of_the_rounded_weights() {
 
 #[test]
 fn recording_forwards_and_training_ignore_f16_inference_weights() {
-    let cfg = RnnConfig::new(CellKind::Lstm, 6, 24).with_num_layers(2);
-    let plain = Stack::new(cfg, 5).unwrap();
-    let mut half = plain.clone();
-    half.set_inference_weights(WeightPrecision::F16).unwrap();
-    let (t, b) = (7, 4);
-    let x = Tensor::new("x", &[t, b, 6], to_f32(&rand_vec(t * b * 6, 12, 1.0))).unwrap();
-    let d_y = Tensor::new("d_y", &[t, b, 24], to_f32(&rand_vec(t * b * 24, 13, 1.0))).unwrap();
-    let run = |s: &Stack, tape: &mut Tape| {
-        let out = s.forward(&x, None, None, tape).unwrap();
-        let mut grads = s.zero_grads();
-        s.backward(tape, &mut grads, &d_y, None, None).unwrap();
-        (out, grads)
-    };
-    let (want, want_g) = run(&plain, &mut Tape::default());
-    let want_half = infer(&rounded(&half), &x);
-    // One tape for both modes, in turn: each pass must use its own packing of the weights.
-    let mut tape = Tape::inference();
-    let got_half = half.forward(&x, None, None, &mut tape).unwrap();
-    assert_bitwise("inference y", want_half.y.data(), got_half.y.data());
-    tape.set_grad_enabled(true);
-    let (got, got_g) = run(&half, &mut tape);
-    assert_bitwise("recorded y", want.y.data(), got.y.data());
-    tape.set_grad_enabled(false);
-    let got_half = half.forward(&x, None, None, &mut tape).unwrap();
-    assert_bitwise("inference y after", want_half.y.data(), got_half.y.data());
-    let names = plain.param_names();
-    for name in &names {
-        assert_bitwise(
-            &format!("grad {name}"),
-            plain.grad(&want_g, name).unwrap().data(),
-            half.grad(&got_g, name).unwrap().data(),
-        );
-    }
+    check_recording_ignores(WeightPrecision::F16, |s, x| infer(&rounded(s), x));
 }
 
 #[test]

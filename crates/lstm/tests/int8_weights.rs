@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{rand_vec, to_f32};
-use lstm::{CellKind, Output, RnnConfig, Stack, StepScratch, Tape, Tensor, WeightPrecision};
+use common::{assert_bitwise, check_recording_ignores, infer, rand_vec, to_f32};
+use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tensor, WeightPrecision};
 
 /// `(q, s)`: `v ≈ s · q`, `s = max|v| / 127`, computed in f32 as the library's rules say.
 fn quantize(v: &[f32]) -> (Vec<i64>, f64) {
@@ -117,29 +117,12 @@ fn layer(stack: &Stack, l: usize, input: usize) -> Stack {
     one
 }
 
-fn infer(stack: &Stack, x: &Tensor) -> Output {
-    stack
-        .forward(x, None, None, &mut Tape::inference())
-        .unwrap()
-}
-
 fn max_diff(a: impl IntoIterator<Item = f64>, b: &[f32]) -> (usize, f64) {
     a.into_iter()
         .zip(b)
         .map(|(a, &b)| (a - b as f64).abs())
         .enumerate()
         .fold((0, 0.0), |m, (i, d)| if d > m.1 { (i, d) } else { m })
-}
-
-fn assert_bitwise(what: &str, want: &[f32], got: &[f32]) {
-    assert_eq!(want.len(), got.len(), "{what}: lengths");
-    for (i, (w, g)) in want.iter().zip(got).enumerate() {
-        assert_eq!(
-            w.to_bits(),
-            g.to_bits(),
-            "{what}[{i}]: expected {w}, got {g}"
-        );
-    }
 }
 
 #[test]
@@ -252,36 +235,5 @@ fn i8_forward_passes_nan_through_to_its_row() {
 
 #[test]
 fn recording_forwards_and_training_ignore_i8_inference_weights() {
-    let cfg = RnnConfig::new(CellKind::Lstm, 6, 24).with_num_layers(2);
-    let plain = Stack::new(cfg, 5).unwrap();
-    let mut q8 = plain.clone();
-    q8.set_inference_weights(WeightPrecision::I8).unwrap();
-    let (t, b) = (7, 4);
-    let x = Tensor::new("x", &[t, b, 6], to_f32(&rand_vec(t * b * 6, 12, 1.0))).unwrap();
-    let d_y = Tensor::new("d_y", &[t, b, 24], to_f32(&rand_vec(t * b * 24, 13, 1.0))).unwrap();
-    let run = |s: &Stack, tape: &mut Tape| {
-        let out = s.forward(&x, None, None, tape).unwrap();
-        let mut grads = s.zero_grads();
-        s.backward(tape, &mut grads, &d_y, None, None).unwrap();
-        (out, grads)
-    };
-    let (want, want_g) = run(&plain, &mut Tape::default());
-    let want_q8 = infer(&q8, &x);
-    // One tape for both modes, in turn: each pass must use its own packing of the weights.
-    let mut tape = Tape::inference();
-    let got_q8 = q8.forward(&x, None, None, &mut tape).unwrap();
-    assert_bitwise("inference y", want_q8.y.data(), got_q8.y.data());
-    tape.set_grad_enabled(true);
-    let (got, got_g) = run(&q8, &mut tape);
-    assert_bitwise("recorded y", want.y.data(), got.y.data());
-    tape.set_grad_enabled(false);
-    let got_q8 = q8.forward(&x, None, None, &mut tape).unwrap();
-    assert_bitwise("inference y after", want_q8.y.data(), got_q8.y.data());
-    for name in &plain.param_names() {
-        assert_bitwise(
-            &format!("grad {name}"),
-            plain.grad(&want_g, name).unwrap().data(),
-            q8.grad(&got_g, name).unwrap().data(),
-        );
-    }
+    check_recording_ignores(WeightPrecision::I8, infer);
 }

@@ -151,3 +151,64 @@ pub fn to_f32(v: &[f64]) -> Vec<f32> {
 pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
+
+/// `want` and `got` bit for bit; on failure names `what`, the index and both values.
+pub fn assert_bitwise(what: &str, want: &[f32], got: &[f32]) {
+    assert_eq!(want.len(), got.len(), "{what}: lengths");
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
+        assert_eq!(
+            w.to_bits(),
+            g.to_bits(),
+            "{what}[{i}]: expected {w}, got {g}"
+        );
+    }
+}
+
+/// A forward of `stack` without grad, on a fresh inference tape.
+pub fn infer(stack: &lstm::Stack, x: &lstm::Tensor) -> lstm::Output {
+    stack
+        .forward(x, None, None, &mut lstm::Tape::inference())
+        .unwrap()
+}
+
+/// With inference weights in `precision`, a two-layer LSTM's recording forward, its gradients,
+/// and its inference forwards before and after on the same tape (each pass must use its own
+/// packing of the weights) are as expected: the recording ones as without the setting, the
+/// inference ones as `want_inference(stack, x)` says.
+pub fn check_recording_ignores(
+    precision: lstm::WeightPrecision,
+    want_inference: impl Fn(&lstm::Stack, &lstm::Tensor) -> lstm::Output,
+) {
+    use lstm::{Stack, Tape, Tensor};
+    let cfg = RnnConfig::new(CellKind::Lstm, 6, 24).with_num_layers(2);
+    let plain = Stack::new(cfg, 5).unwrap();
+    let mut set = plain.clone();
+    set.set_inference_weights(precision).unwrap();
+    let (t, b) = (7, 4);
+    let x = Tensor::new("x", &[t, b, 6], to_f32(&rand_vec(t * b * 6, 12, 1.0))).unwrap();
+    let d_y = Tensor::new("d_y", &[t, b, 24], to_f32(&rand_vec(t * b * 24, 13, 1.0))).unwrap();
+    let run = |s: &Stack, tape: &mut Tape| {
+        let out = s.forward(&x, None, None, tape).unwrap();
+        let mut grads = s.zero_grads();
+        s.backward(tape, &mut grads, &d_y, None, None).unwrap();
+        (out, grads)
+    };
+    let (want, want_g) = run(&plain, &mut Tape::default());
+    let want_inf = want_inference(&set, &x);
+    let mut tape = Tape::inference();
+    let got_inf = set.forward(&x, None, None, &mut tape).unwrap();
+    assert_bitwise("inference y", want_inf.y.data(), got_inf.y.data());
+    tape.set_grad_enabled(true);
+    let (got, got_g) = run(&set, &mut tape);
+    assert_bitwise("recorded y", want.y.data(), got.y.data());
+    tape.set_grad_enabled(false);
+    let got_inf = set.forward(&x, None, None, &mut tape).unwrap();
+    assert_bitwise("inference y after", want_inf.y.data(), got_inf.y.data());
+    for name in &plain.param_names() {
+        assert_bitwise(
+            &format!("grad {name}"),
+            plain.grad(&want_g, name).unwrap().data(),
+            set.grad(&got_g, name).unwrap().data(),
+        );
+    }
+}
