@@ -78,7 +78,7 @@ pub(crate) fn forward(
     let Some(w_hr) = w.w_hr else {
         // No projection: the fused team loop.
         let fw = fused.get(FusedWeights::key(d), |f| f.pack(w, d));
-        sums.zeroed(team_size(d) * ROW_GROUP * PANEL);
+        sums.zeroed(team_size(d) * group_block(d));
         quant.size(d);
         if !input_in_loop(d) {
             if d.weights == WeightPrecision::I8 {
@@ -379,8 +379,8 @@ fn fused_forward(
     let x_in_loop = input_in_loop(d);
     let i8w = d.weights == WeightPrecision::I8;
     Team::global().run(team_size(d), &|m, bar| {
-        // SAFETY: each member has its own `[ROW_GROUP, 64]` block of `sums`.
-        let acc = unsafe { sums.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
+        // SAFETY: each member has its own [`group_block`] block of `sums`.
+        let acc = unsafe { sums.slice_mut(m * group_block(d), group_block(d)) };
         // SAFETY: each member has its own block of the quantized rows, scales and integer
         // sums (empty without 8-bit weights).
         let (qx, qh, sx, sh, isum) = unsafe { quant.member(m, d) };
@@ -535,7 +535,7 @@ fn input_in_loop(d: &Dims) -> bool {
 /// of `x`, the panels shared out on the team. The loop then adds the hidden side to these
 /// sums exactly as it does when it sums both itself (bias, input side, hidden side, in that
 /// order), so both paths give the same bits.
-/// - `gates: [T·B, G]` out; `x: [T·B, In]`; `sums: [members, ROW_GROUP, 64]` and `q` (sized
+/// - `gates: [T·B, G]` out; `x: [T·B, In]`; `sums: [members, group_block]` and `q` (sized
 ///   by [`QuantScratch::size`]) scratch.
 fn input_projection_i8(
     gates: &mut [f32],
@@ -557,10 +557,10 @@ fn input_projection_i8(
     );
     let np = gate_panels(h);
     Team::global().run(team_size(d), &|m, bar| {
-        // SAFETY: each member has its own `[ROW_GROUP, 64]` blocks of `sums` and `q.sums`, and
+        // SAFETY: each member has its own [`group_block`] blocks of `sums` and `q.sums`, and
         // writes the columns of its own panels only.
-        let acc = unsafe { acc.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
-        let isum = unsafe { isum.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
+        let acc = unsafe { acc.slice_mut(m * group_block(d), group_block(d)) };
+        let isum = unsafe { isum.slice_mut(m * group_block(d), group_block(d)) };
         for p in share(np, m, bar.members()) {
             let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
             let bias: &[f32; PANEL] = fw.bias[p * PANEL..(p + 1) * PANEL]
@@ -595,7 +595,7 @@ pub(crate) struct QuantScratch {
     rows: Aligned<u8>,
     /// `[members, 2B]` their scales (`x_t`'s, then `h_{t−1}`'s).
     scales: Aligned<f32>,
-    /// `[members, ROW_GROUP, 64]` the integer sums of one panel block and row group.
+    /// `[members, group_block]` the integer sums of one panel block and row group.
     sums: Aligned<i32>,
     /// `[T·B, In4]` every step's quantized input rows, when the input side is made before the
     /// loop ([`input_projection_i8`]).
@@ -615,7 +615,7 @@ impl QuantScratch {
         self.rows
             .resize(m * d.b * (int8::padded(d.input) + int8::padded(d.h)));
         self.scales.resize(m * 2 * d.b);
-        self.sums.resize(m * ROW_GROUP * PANEL);
+        self.sums.resize(m * group_block(d));
     }
 
     /// The buffers, to share out on the team for one job.
@@ -636,7 +636,7 @@ struct QuantShared {
 }
 
 /// One member's quantized `x_t` rows `[B, In4]`, `h_{t−1}` rows `[B, H4]`, their scales `[B]`
-/// each, and its integer sums `[ROW_GROUP, 64]`.
+/// each, and its integer sums `[group_block]`.
 type MemberQuant<'a> = (
     &'a mut [u8],
     &'a mut [u8],
@@ -661,9 +661,7 @@ impl QuantShared {
             .scales
             .slice_mut(m * 2 * d.b, 2 * d.b)
             .split_at_mut(d.b);
-        let sums = self
-            .sums
-            .slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL);
+        let sums = self.sums.slice_mut(m * group_block(d), group_block(d));
         (qx, qh, sx, sh, sums)
     }
 }
@@ -707,6 +705,14 @@ const KC: usize = 128;
 
 /// Rows of `A` (batch rows) one pass over a panel block serves: their sums (12 KiB) stay in L1.
 const ROW_GROUP: usize = 48;
+
+/// Each member's block of running sums in the fused forward: a row group's `[rows, 64]`, with
+/// no more rows than a pass has (`T·B`, the most the input side before the loop takes at once):
+/// a streaming step's zeroed blocks are then 256 bytes, not 12 KiB (whose clearing showed at
+/// ≈ 4 % of a step).
+fn group_block(d: &Dims) -> usize {
+    ROW_GROUP.min(d.t * d.b) * PANEL
+}
 
 /// The fused forward kernel over a step's `B` rows, split between two threads when there are
 /// enough of them (the products around it already use both cores).
