@@ -50,8 +50,8 @@ pub enum WeightPrecision {
     F16,
     /// 8-bit integers: each weight column (one gate of one unit) scaled to −127…127, and each
     /// step's input and hidden rows quantized the same way as they are read; the products run
-    /// in integers (AVX-512 VNNI where the CPU has it) and are scaled back to f32 before the
-    /// bias and the cell, which stay f32. A quarter of the f32 bytes per step. PyTorch's
+    /// in integers (AVX-512 VNNI, AVX-VNNI or AVX2, whichever the CPU has; the same integers
+    /// either way) and are scaled back to f32 before the bias and the cell, which stay f32. A quarter of the f32 bytes per step. PyTorch's
     /// `quantize_dynamic(model, {nn.LSTM}, dtype=torch.qint8)` (which scales per tensor).
     I8,
 }
