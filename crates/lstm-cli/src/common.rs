@@ -74,7 +74,7 @@ pub enum Weights {
     F32,
     /// Rounded to f16 (PyTorch's dynamic float16 quantization): outputs move by ~1e-4.
     F16,
-    /// 8-bit weights, inputs and states (PyTorch's dynamic qint8 quantization): outputs move by ~1e-2; fastest.
+    /// 8-bit weights, inputs and states (PyTorch's dynamic qint8 quantization): outputs move by ~1e-3; fastest.
     I8,
 }
 

@@ -275,7 +275,7 @@ impl Stack {
     /// rounding each weight to f16 (a relative error ≤ 2⁻¹¹ per weight; an output then differs
     /// from the f32 one by about 1e-4). [`WeightPrecision::I8`] quarters them, quantizing the
     /// weights and each step's inputs and states to 8 bits (an output then differs from the
-    /// f32 one by about 1e-2). The stored parameters, training and every forward that
+    /// f32 one by about 1e-3). The stored parameters, training and every forward that
     /// records for backward stay f32. LSTM without projection only: other stacks get
     /// [`Error::Unsupported`].
     pub fn set_inference_weights(&mut self, precision: WeightPrecision) -> Result<()> {
