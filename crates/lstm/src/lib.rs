@@ -17,7 +17,7 @@
 //! Modules: [`config`] (the typed config), [`params`] (one parameter block, PyTorch names),
 //! [`kernels`] (GEMM and fused gate kernels), `layer` (one direction over a sequence, forward
 //! and backward), [`stack`] (layers × directions), [`step`] (streaming, one step at a time),
-//! [`io`] (safetensors), [`reference`] (a plain f64 implementation for testing), [`lab`] (long-lag
+//! [`io`] (safetensors), [`reference`](mod@reference) (a plain f64 implementation for testing), [`lab`] (long-lag
 //! experiments, gradient flow through time, gate traces).
 //! Shapes follow one legend, in [`kernels`].
 #![warn(missing_docs)]

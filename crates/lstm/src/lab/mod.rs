@@ -1,6 +1,6 @@
 //! The long-lag lab: why the LSTM works, measured.
 //!
-//! - [`run`]: train RNN, GRU and LSTM on long-lag tasks across lags and seeds, under one budget;
+//! - [`run`](mod@run): train RNN, GRU and LSTM on long-lag tasks across lags and seeds, under one budget;
 //! - [`flow`]: how the gradient of a loss at the last step reaches earlier steps (‖∂L/∂h_t‖,
 //!   ‖∂L/∂c_t‖ for every t), in f64;
 //! - [`trace`]: the gate activations and cell states of a model over an input, per unit and step.
