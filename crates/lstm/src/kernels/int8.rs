@@ -120,11 +120,13 @@ fn abs_max(v: impl Iterator<Item = f32>) -> f32 {
 }
 
 /// `(s, 1/s)` for the largest magnitude `m`: `s = m / 127`; an all-zero row gets `(0, 0)`, a
-/// non-finite one `(m, 0)` (its sums come out non-finite).
+/// non-finite one `(m, 0)` (its sums come out non-finite), and one so small that `127 / m`
+/// overflows (below ≈ 3.7e-37) `(m, 0)`: it counts as zeros, off by at most `m · Σ|w|`.
 #[inline(always)]
 fn scale_of(m: f32) -> (f32, f32) {
-    if m > 0.0 && m.is_finite() {
-        (m / QMAX, QMAX / m)
+    let inv = QMAX / m;
+    if m > 0.0 && m.is_finite() && inv.is_finite() {
+        (m / QMAX, inv)
     } else {
         (m, 0.0)
     }
@@ -542,12 +544,15 @@ mod tests {
     #[test]
     fn rows_quantize_to_their_own_scale_with_pads_at_the_zero_point() {
         let k = 7;
-        let mut src = test_vals(3 * k, 5, 2.0);
+        let mut src = test_vals(4 * k, 5, 2.0);
         src[k..2 * k].fill(0.0);
         src[2 * k + 3] = f32::NAN;
+        // A row of subnormals and zeros: 127 / max overflows.
+        src[3 * k..].fill(0.0);
+        src[3 * k + 1] = -1e-39;
         for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
-            let (mut q, mut s) = (vec![0u8; 3 * 8], vec![0f32; 3]);
-            quantize_rows_isa(isa, &mut q, &mut s, &src, 3, k);
+            let (mut q, mut s) = (vec![0u8; 4 * 8], vec![0f32; 4]);
+            quantize_rows_isa(isa, &mut q, &mut s, &src, 4, k);
             let m = src[..k].iter().fold(0f32, |m, v| m.max(v.abs()));
             assert_eq!(s[0], m / 127.0, "{isa:?}: row 0 scale");
             for kk in 0..k {
@@ -566,6 +571,11 @@ mod tests {
             assert_eq!(s[1], 0.0, "{isa:?}: an all-zero row has scale 0");
             assert!(q[8..16].iter().all(|&u| u == 128), "{isa:?}: zero row");
             assert!(s[2].is_nan(), "{isa:?}: a row with NaN has a NaN scale");
+            assert!(
+                q[24..32].iter().all(|&u| u == 128),
+                "{isa:?}: a row too small to scale counts as zeros: {:?}",
+                &q[24..32]
+            );
         }
     }
 
