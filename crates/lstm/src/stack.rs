@@ -564,11 +564,7 @@ impl Stack {
             reverse: dir == 1,
             threads: self.threads,
             record,
-            weights: if record {
-                WeightPrecision::F32
-            } else {
-                self.inference_weights
-            },
+            inference_weights: self.inference_weights,
             version: self.version,
         }
     }

@@ -40,14 +40,8 @@ pub(crate) fn forward(
 ) {
     // Only the fused loop (no projection) knows how to keep less than the whole tape (and
     // read f16 or 8-bit weights, which only a pass that keeps nothing does).
-    let record = d.record || w.w_hr.is_some();
     let d = &Dims {
-        record,
-        weights: if record {
-            WeightPrecision::F32
-        } else {
-            d.weights
-        },
+        record: d.record || w.w_hr.is_some(),
         ..*d
     };
     let (bh, bho, bg) = (d.b * d.h, d.b * d.h_out, d.b * d.g);
@@ -81,12 +75,12 @@ pub(crate) fn forward(
         sums.zeroed(team_size(d) * group_block(d));
         quant.size(d);
         if !input_in_loop(d) {
-            if d.weights == WeightPrecision::I8 {
+            if d.weights() == WeightPrecision::I8 {
                 input_projection_i8(gates, x, fw, quant, sums, d);
             } else {
                 // With f16 weights the input side reads them rounded too.
                 let w_in = DirParams {
-                    w_ih: if d.weights == WeightPrecision::F16 {
+                    w_ih: if d.weights() == WeightPrecision::F16 {
                         &fw.ih_rounded
                     } else {
                         w.w_ih
@@ -284,7 +278,7 @@ impl FusedWeights {
         if d.version == 0 {
             0
         } else {
-            d.version * 3 + d.weights as u64
+            d.version * 3 + d.weights() as u64
         }
     }
 
@@ -294,12 +288,12 @@ impl FusedWeights {
         self.ih_rounded = Vec::new();
         (self.ih16, self.hh16) = Default::default();
         (self.ih8, self.hh8) = Default::default();
-        if d.weights == WeightPrecision::I8 {
+        if d.weights() == WeightPrecision::I8 {
             self.ih8.quantize(&self.ih, d.input);
             self.hh8.quantize(&self.hh, d.h_out);
             (self.ih, self.hh) = Default::default();
         }
-        if d.weights == WeightPrecision::F16 {
+        if d.weights() == WeightPrecision::F16 {
             self.ih_rounded = w.w_ih.iter().map(|&v| round_f16(v)).collect();
             // The rounded values: kept in f32 they give the same sums bit for bit (`tile`), and
             // faster where the f32 copy stays in cache; else stored as f16 (rounding again
@@ -377,7 +371,7 @@ fn fused_forward(
     let np = gate_panels(h);
     let queue = PanelQueue::new(np);
     let x_in_loop = input_in_loop(d);
-    let i8w = d.weights == WeightPrecision::I8;
+    let i8w = d.weights() == WeightPrecision::I8;
     Team::global().run(team_size(d), &|m, bar| {
         // SAFETY: each member has its own [`group_block`] block of `sums`.
         let acc = unsafe { sums.slice_mut(m * group_block(d), group_block(d)) };
@@ -607,7 +601,7 @@ pub(crate) struct QuantScratch {
 impl QuantScratch {
     /// Sizes the buffers for a forward with `d` (keeping their capacity).
     fn size(&mut self, d: &Dims) {
-        let m = if d.weights == WeightPrecision::I8 {
+        let m = if d.weights() == WeightPrecision::I8 {
             team_size(d)
         } else {
             0
@@ -651,7 +645,7 @@ impl QuantShared {
     /// # Safety
     /// Only member `m` may use them during the job.
     unsafe fn member(&self, m: usize, d: &Dims) -> MemberQuant<'_> {
-        if d.weights != WeightPrecision::I8 {
+        if d.weights() != WeightPrecision::I8 {
             return (&mut [], &mut [], &mut [], &mut [], &mut []);
         }
         let (in4, h4) = (int8::padded(d.input), int8::padded(d.h));
@@ -1020,7 +1014,7 @@ mod tests {
             reverse: false,
             threads,
             record: false,
-            weights: WeightPrecision::F16,
+            inference_weights: WeightPrecision::F16,
             version: 0,
         };
         // (In + H) · 4H · 4 bytes per thread against 1 MiB.

@@ -75,9 +75,9 @@ pub(crate) struct Dims {
     /// less (the fused LSTM loop) keep no gate activations and only two rows of state, used
     /// in turn; the others record as usual.
     pub record: bool,
-    /// The precision the fused LSTM loop reads its weights in ([`crate::WeightPrecision`]; f32
-    /// unless a forward without grad).
-    pub weights: crate::WeightPrecision,
+    /// The stack's precision for forwards without grad ([`crate::WeightPrecision`]); what a
+    /// pass reads is [`Dims::weights`].
+    pub inference_weights: crate::WeightPrecision,
     /// The version of the weights ([`crate::Stack`] renumbers them on every change): packed
     /// copies in a tape made from the same version are reused. 0: unknown, always re-pack.
     pub version: u64,
@@ -114,6 +114,16 @@ impl Dims {
             t
         } else {
             t % 2
+        }
+    }
+
+    /// The precision the fused LSTM loop reads its weights in: f32 when recording, else the
+    /// stack's inference precision.
+    pub fn weights(&self) -> crate::WeightPrecision {
+        if self.record {
+            crate::WeightPrecision::F32
+        } else {
+            self.inference_weights
         }
     }
 
