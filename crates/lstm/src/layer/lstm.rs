@@ -321,6 +321,19 @@ impl FusedWeights {
         f32_bytes / d.threads.max(1) > F16_PANELS_ABOVE
     }
 
+    /// Every row of `acc: [rows, 64]` set to panel `p`'s bias. Fixed-size copies: a few vector
+    /// moves, not a call per row.
+    #[inline(always)]
+    fn fill_bias(&self, acc: &mut [f32], p: usize) {
+        let bias: &[f32; PANEL] = self.bias[p * PANEL..(p + 1) * PANEL]
+            .try_into()
+            .expect("one panel");
+        for a in acc.chunks_exact_mut(PANEL) {
+            let a: &mut [f32; PANEL] = a.try_into().expect("one panel");
+            *a = *bias;
+        }
+    }
+
     /// Panel `p` of `W_ih` (`k = In` rows), in the precision it was packed in.
     fn panel_ih(&self, p: usize, k: usize) -> Pan<'_> {
         Pan::of(&self.ih, &self.ih16, p, k)
@@ -400,14 +413,7 @@ fn fused_forward(
                     let rg = g0..(g0 + ROW_GROUP).min(d.b);
                     let acc = &mut acc[..rg.len() * PANEL];
                     if x_in_loop {
-                        // Fixed-size copies: a few vector moves, not a call per row.
-                        let bias: &[f32; PANEL] = fw.bias[p * PANEL..(p + 1) * PANEL]
-                            .try_into()
-                            .expect("one panel");
-                        for a in acc.chunks_exact_mut(PANEL) {
-                            let a: &mut [f32; PANEL] = a.try_into().expect("one panel");
-                            *a = *bias;
-                        }
+                        fw.fill_bias(acc, p);
                     } else {
                         // The input side (bias included) is already in `gates`.
                         for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
@@ -557,16 +563,10 @@ fn input_projection_i8(
         let isum = unsafe { isum.slice_mut(m * group_block(d), group_block(d)) };
         for p in share(np, m, bar.members()) {
             let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
-            let bias: &[f32; PANEL] = fw.bias[p * PANEL..(p + 1) * PANEL]
-                .try_into()
-                .expect("one panel");
             for g0 in (0..rows).step_by(ROW_GROUP) {
                 let rg = g0..(g0 + ROW_GROUP).min(rows);
                 let acc = &mut acc[..rg.len() * PANEL];
-                for a in acc.chunks_exact_mut(PANEL) {
-                    let a: &mut [f32; PANEL] = a.try_into().expect("one panel");
-                    *a = *bias;
-                }
+                fw.fill_bias(acc, p);
                 group_product_i8(acc, isum, qx, sx, fw.ih8.panel(p), rg.clone());
                 for (r, a) in rg.zip(acc.chunks_exact(PANEL)) {
                     for (gate, a) in a.chunks_exact(LANES).enumerate() {
