@@ -90,7 +90,8 @@ fn main() {
             // The input is data (PyTorch's x has no requires_grad either).
             tape.set_input_grad(false);
             let mut grads = stack.zero_grads();
-            let mut opt = Optimizer::new(OptimizerConfig::adam(), &[stack.params().len()]);
+            let mut opt = Optimizer::new(OptimizerConfig::adam(), &[stack.params().len()])
+                .with_threads(threads);
             // FLOPs of the forward products: T·B·(F+H)·4H·2 per layer; training ≈ 3× that.
             let fwd = (t * b * 2 * h * 4 * h * 2 * layers) as f64;
             let (m, mn) = time(reps, || {

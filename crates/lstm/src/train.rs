@@ -221,7 +221,8 @@ impl Trainer {
     pub fn new(model: Model, config: TrainConfig) -> Self {
         let lens: Vec<usize> = model.param_groups().iter().map(|g| g.len()).collect();
         Trainer {
-            optimizer: Optimizer::new(config.optimizer.clone(), &lens),
+            optimizer: Optimizer::new(config.optimizer.clone(), &lens)
+                .with_threads(model.stack().threads()),
             grads: model.zero_grads(),
             model,
             config,
