@@ -152,6 +152,9 @@ pub struct Tape {
     active: Vec<bool>,
     layers: Vec<LayerTape>,
     scratch: Vec<BwdScratch>,
+    /// Backward's `∂L/∂(layer input)` blocks, `[T, B, In]`, kept between calls (a fresh block of
+    /// that size costs its page faults on every step).
+    d_bufs: [Vec<f32>; 2],
     /// Whether [`Stack::backward`] skips `∂L/∂x` (see [`Tape::set_input_grad`]).
     skip_input_grad: bool,
     /// Whether forward keeps nothing for backward (see [`Tape::set_grad_enabled`]).
@@ -621,8 +624,11 @@ impl Stack {
         let zeros_h = vec![0.0; b * ho];
         let zeros_c = vec![0.0; b * h];
         tape.scratch.resize_with(nl * nd, BwdScratch::default);
-        let mut d_out = d_y.data().to_vec();
+        // The top layer reads `d_y` itself; each layer below reads the block the layer above
+        // wrote, and the two blocks take turns.
+        let [mut d_out_buf, mut d_in] = std::mem::take(&mut tape.d_bufs);
         for l in (0..nl).rev() {
+            let d_out: &[f32] = if l == nl - 1 { d_y.data() } else { &d_out_buf };
             let lt = &tape.layers[l];
             let input: &[f32] = if l == 0 {
                 &tape.x
@@ -632,14 +638,16 @@ impl Stack {
                 &tape.layers[l - 1].output
             };
             let skip = l == 0 && tape.skip_input_grad;
-            let mut d_in = vec![
-                0.0;
+            // Zeroed: the directions add their parts.
+            d_in.clear();
+            d_in.resize(
                 if skip {
                     0
                 } else {
                     t * b * c.layer_input_size(l)
-                }
-            ];
+                },
+                0.0,
+            );
             for dir in 0..nd {
                 let k = l * nd + dir;
                 let d = self.layer_dims(l, dir, t, b, true);
@@ -662,7 +670,7 @@ impl Stack {
                             &mut gw,
                             s,
                             dt,
-                            &d_out,
+                            d_out,
                             dhn,
                             dcn,
                             input,
@@ -677,7 +685,7 @@ impl Stack {
                         &mut gw,
                         s,
                         dt,
-                        &d_out,
+                        d_out,
                         dhn,
                         input,
                         &tape.active,
@@ -692,7 +700,7 @@ impl Stack {
                             &mut gw,
                             s,
                             dt,
-                            &d_out,
+                            d_out,
                             dhn,
                             input,
                             &tape.active,
@@ -706,13 +714,14 @@ impl Stack {
             if !lt.mask.is_empty() {
                 d_in.iter_mut().zip(&lt.mask).for_each(|(g, m)| *g *= m);
             }
-            d_out = d_in;
+            std::mem::swap(&mut d_out_buf, &mut d_in);
         }
         let d_x = if tape.skip_input_grad {
             Tensor::zeros(&[0])
         } else {
-            Tensor::new("d_x", &[t, b, c.input_size], d_out)?
+            Tensor::new("d_x", &[t, b, c.input_size], std::mem::take(&mut d_out_buf))?
         };
+        tape.d_bufs = [d_out_buf, d_in];
         Ok(InputGrads { d_x, d_h0, d_c0 })
     }
 }
