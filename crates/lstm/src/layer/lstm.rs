@@ -22,6 +22,7 @@ use crate::kernels::team::{CacheLine, SharedMut, Team};
 use crate::kernels::tuning::F16_PANELS_ABOVE;
 use crate::params::{DirParams, DirParamsMut};
 use crate::WeightPrecision;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Forward over the sequence.
@@ -57,6 +58,7 @@ pub(crate) fn forward(
         packed_hh,
         packed_hr,
         quant,
+        panel_flip,
         ..
     } = tape;
     // The gates are kept for backward, or hold the input side computed before the loop.
@@ -105,8 +107,11 @@ pub(crate) fn forward(
             x,
             fw,
             active,
+            *panel_flip,
             d,
         );
+        // The next pass (a streaming step's next call) goes on alternating.
+        *panel_flip ^= d.t % 2 == 1;
         return;
     };
     // With a projection: one product per step over the packed matrices, then the cell.
@@ -165,6 +170,8 @@ const MAX_MEMBERS: usize = 16;
 /// still be using it (all passed the barrier ending step `s − 1`).
 struct PanelQueue {
     panels: usize,
+    /// Whether even steps (rather than odd ones) walk the shares backwards.
+    flip: bool,
     /// Each member's counter on its own cache line: members claim panels all through a step,
     /// and counters sharing a line made every claim a cache miss for the other core (≈ 5 % of
     /// a streaming step at H = 256 spent in the claim alone).
@@ -172,9 +179,12 @@ struct PanelQueue {
 }
 
 impl PanelQueue {
-    fn new(panels: usize) -> Self {
+    /// A queue for a job's steps; `flip`: step 0 walks the shares backwards (a pass that
+    /// continues another: the last step of that one walked them forwards).
+    fn new(panels: usize, flip: bool) -> Self {
         PanelQueue {
             panels,
+            flip,
             next: std::array::from_fn(|_| {
                 std::array::from_fn(|_| CacheLine(AtomicUsize::new(usize::MAX)))
             }),
@@ -205,14 +215,17 @@ impl PanelQueue {
             .0
             .store(start(m), Ordering::Release);
         let cur = &self.next[s % 2];
+        // Odd steps walk each share backwards: a share larger than the cache then starts where
+        // the last step ended, on the panels still cached, instead of on those evicted first.
+        let backwards = (s % 2 == 1) != self.flip;
         for o in (0..n).map(|k| (m + k) % n) {
-            let end = share(self.panels, o, n).end;
+            let Range { start, end } = share(self.panels, o, n);
             loop {
-                let p = cur[o].0.fetch_add(1, Ordering::AcqRel);
-                if p >= end {
+                let i = cur[o].0.fetch_add(1, Ordering::AcqRel);
+                if i >= end {
                     break;
                 }
-                f(p);
+                f(if backwards { start + end - 1 - i } else { i });
             }
         }
     }
@@ -378,11 +391,12 @@ fn fused_forward(
     x: &[f32],
     fw: &FusedWeights,
     active: &[bool],
+    flip: bool,
     d: &Dims,
 ) {
     let (h, bh, inp) = (d.h, d.b * d.h, d.input);
     let np = gate_panels(h);
-    let queue = PanelQueue::new(np);
+    let queue = PanelQueue::new(np, flip);
     let x_in_loop = input_in_loop(d);
     let i8w = d.weights() == WeightPrecision::I8;
     Team::global().run(team_size(d), &|m, bar| {
@@ -919,7 +933,7 @@ fn fused_backward(
 ) {
     let (h, g4, bh) = (d.h, d.g, d.b * d.h);
     let np = col_panels(h);
-    let (cell_queue, product_queue) = (PanelQueue::new(np), PanelQueue::new(np));
+    let (cell_queue, product_queue) = (PanelQueue::new(np, false), PanelQueue::new(np, false));
     Team::global().run(team_size(d), &|m, bar| {
         // SAFETY: each member has its own `[ROW_GROUP, 64]` block of `sums`.
         let acc = unsafe { sums.slice_mut(m * ROW_GROUP * PANEL, ROW_GROUP * PANEL) };
@@ -999,6 +1013,44 @@ fn fused_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every step hands out every panel exactly once; a member starts on its own share, which
+    /// it walks forwards on even steps and backwards on odd ones (the other way round with
+    /// `flip`). The members run one after the other here, so member 0 also takes all the rest.
+    #[test]
+    fn panel_queue_hands_out_each_panel_once_and_alternates_direction() {
+        let panels = 10;
+        for n in 1..=3 {
+            for flip in [false, true] {
+                let q = PanelQueue::new(panels, flip);
+                for s in 0..5 {
+                    let mut claims: Vec<Vec<usize>> = vec![Vec::new(); n];
+                    for (m, c) in claims.iter_mut().enumerate() {
+                        q.for_each(s, m, n, |p| c.push(p));
+                    }
+                    let mut all: Vec<usize> = claims.concat();
+                    all.sort_unstable();
+                    assert_eq!(
+                        all,
+                        (0..panels).collect::<Vec<_>>(),
+                        "{n} members, flip {flip}, step {s}: panels claimed"
+                    );
+                    let own = share(panels, 0, n);
+                    let backwards = (s % 2 == 1) != flip;
+                    let want: Vec<usize> = if backwards {
+                        own.rev().collect()
+                    } else {
+                        own.collect()
+                    };
+                    assert_eq!(
+                        claims[0][..want.len()],
+                        want[..],
+                        "{n} members, flip {flip}, step {s}: member 0's own share, in order"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn f16_weights_stay_f16_only_where_their_f32_share_would_not_fit_in_l2() {

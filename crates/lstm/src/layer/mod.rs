@@ -171,6 +171,9 @@ pub(crate) struct DirTape {
     pub packed_hh: Packed<Aligned<f32>>,
     /// `W_hr` packed in column panels (LSTM with a projection).
     pub packed_hr: Packed<Aligned<f32>>,
+    /// Whether the fused loop's next step walks each member's panels backwards (it alternates
+    /// from step to step, and from one pass to the next; see `PanelQueue`).
+    pub panel_flip: bool,
 }
 
 /// A packed copy of weights and the weights' version it was made from (0: none).
