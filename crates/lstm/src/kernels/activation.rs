@@ -5,6 +5,12 @@
 //! vectorises inside the fused loops; `libm`'s `expf` is a function call per element. Max abs
 //! error vs the exact functions, over the whole f32 range, is tested below (≤ 1e-6, in practice
 //! ≈ 1e-7); NaN passes through; ±∞ saturate.
+//!
+//! Each comes in two roundings, picked by `FMA`: the variants of the fused kernels compiled for
+//! AVX2/AVX-512 (which have FMA) evaluate the polynomial with fused multiply-adds (`*_with::<true>`,
+//! ≈ 1.3× faster cells); the portable variant with separate products and sums
+//! (`*_with::<false>`, the plain names), since a fused multiply-add without the hardware
+//! instruction is a library call per value. Both are tested to the same bound.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
@@ -15,20 +21,36 @@ const ROUND: f32 = 12_582_912.0;
 /// `e^x` for `x` clamped to `[−87, 88]` (results in the normal range); NaN → NaN.
 /// Branch-free (min/max and a final select), so loops over it vectorise.
 #[inline(always)]
-#[allow(clippy::manual_clamp)] // `clamp` compiles to branches here; max/min + select vectorise
 pub fn exp_fast(x_in: f32) -> f32 {
+    exp_fast_with::<false>(x_in)
+}
+
+/// `a·b + c`: one fused multiply-add (one rounding) if `FMA`, else a product and a sum.
+#[inline(always)]
+pub fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// [`exp_fast`] with fused multiply-adds if `FMA` (see the module docs).
+#[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` compiles to branches here; max/min + select vectorise
+pub fn exp_fast_with<const FMA: bool>(x_in: f32) -> f32 {
     // `max`/`min` drop a NaN operand; the select at the end restores it.
     let x = x_in.max(-87.0).min(88.0);
-    let t = x * LOG2E + ROUND;
+    let t = madd::<FMA>(x, LOG2E, ROUND);
     let n = t - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
+    let r = madd::<FMA>(-n, LN2_LO, madd::<FMA>(-n, LN2_HI, x));
     let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
+    p = madd::<FMA>(p, r, 1.398_199_9e-3);
+    p = madd::<FMA>(p, r, 8.333_452e-3);
+    p = madd::<FMA>(p, r, 4.166_579_6e-2);
+    p = madd::<FMA>(p, r, 1.666_666_5e-1);
+    p = madd::<FMA>(p, r, 0.5);
+    let e = madd::<FMA>(p * r, r, r + 1.0);
     // n ∈ [−126, 127] after the clamp, and it sits in the low mantissa bits of `t`
     // (`t = 1.5·2²³ + n`): reading it from the bits avoids a float→int conversion, which the
     // compiler cannot vectorise with Rust's saturating `as` semantics. (For NaN the bits are
@@ -46,13 +68,25 @@ pub fn exp_fast(x_in: f32) -> f32 {
 /// Logistic sigmoid `1 / (1 + e^−x)`.
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp_fast(-x))
+    sigmoid_with::<false>(x)
+}
+
+/// [`sigmoid`] with fused multiply-adds if `FMA`.
+#[inline(always)]
+pub fn sigmoid_with<const FMA: bool>(x: f32) -> f32 {
+    1.0 / (1.0 + exp_fast_with::<FMA>(-x))
 }
 
 /// Hyperbolic tangent, as `sign(x) · (1 − e^{−2|x|}) / (1 + e^{−2|x|})`.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    let t = exp_fast(-2.0 * x.abs());
+    tanh_with::<false>(x)
+}
+
+/// [`tanh`] with fused multiply-adds if `FMA`.
+#[inline(always)]
+pub fn tanh_with<const FMA: bool>(x: f32) -> f32 {
+    let t = exp_fast_with::<FMA>(-2.0 * x.abs());
     ((1.0 - t) / (1.0 + t)).copysign(x)
 }
 
@@ -67,9 +101,27 @@ mod tests {
     use super::*;
 
     /// Every 97th f32 bit pattern (≈ 44 M values over the whole range, both signs), plus the
-    /// special values: max abs error ≤ 1e-6 against f64.
+    /// special values: max abs error ≤ 1e-6 against f64, in both roundings.
     #[test]
     fn sigmoid_and_tanh_are_within_1e6_of_exact_over_the_whole_f32_range() {
+        check_accuracy::<false>();
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("fma") {
+            #[target_feature(enable = "fma")]
+            fn fused() {
+                check_accuracy::<true>();
+            }
+            // SAFETY: the CPU has FMA (checked above).
+            unsafe { fused() };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        check_accuracy::<true>();
+    }
+
+    #[inline(always)]
+    fn check_accuracy<const FMA: bool>() {
+        let (sigmoid, tanh, exp_fast) =
+            (sigmoid_with::<FMA>, tanh_with::<FMA>, exp_fast_with::<FMA>);
         let (mut worst_s, mut worst_t) = ((0.0f64, 0.0f32), (0.0f64, 0.0f32));
         let specials = [
             0.0f32,
@@ -110,13 +162,13 @@ mod tests {
         }
         assert!(
             worst_s.0 <= 1e-6,
-            "sigmoid: max abs error {:.3e} at x = {:e}",
+            "sigmoid (FMA {FMA}): max abs error {:.3e} at x = {:e}",
             worst_s.0,
             worst_s.1
         );
         assert!(
             worst_t.0 <= 1e-6,
-            "tanh: max abs error {:.3e} at x = {:e}",
+            "tanh (FMA {FMA}): max abs error {:.3e} at x = {:e}",
             worst_t.0,
             worst_t.1
         );
@@ -139,6 +191,9 @@ mod tests {
             let x = i as f32 / 1000.0;
             worst_e = worst_e.max(((exp_fast(x) as f64) / (x as f64).exp() - 1.0).abs());
         }
-        assert!(worst_e < 3e-7, "exp_fast: max relative error {worst_e:.3e}");
+        assert!(
+            worst_e < 3e-7,
+            "exp_fast (FMA {FMA}): max relative error {worst_e:.3e}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 const ROWS: usize = 4;
 
 #[inline(always)]
-fn gemv_body(dst: &mut [f32], a: &[f32], b: &[f32], ldb: usize, add: bool) {
+fn gemv_body<const FMA: bool>(dst: &mut [f32], a: &[f32], b: &[f32], ldb: usize, add: bool) {
     let (k, n) = (a.len(), dst.len());
     assert!(
         k == 0 || b.len() >= (k - 1) * ldb + n,

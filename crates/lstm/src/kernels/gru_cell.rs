@@ -12,11 +12,11 @@
 //!
 //! Inactive rows keep their state: forward `h = h_prev`; backward `d_a = d_ĝ = 0`, `d_h` unchanged.
 
-use super::activation::{sigmoid, sigmoid64, tanh};
+use super::activation::{sigmoid64, sigmoid_with, tanh_with};
 
 /// One active row of the forward step: `g, gh: [3H]`, the rest `[H]`; `b: [3H]` if `BIAS`.
 #[inline(always)]
-fn forward_row<const BIAS: bool>(
+fn forward_row<const BIAS: bool, const FMA: bool>(
     g: &mut [f32],
     h_new: &mut [f32],
     ghn: &mut [f32],
@@ -40,10 +40,10 @@ fn forward_row<const BIAS: bool>(
         } else {
             (0.0, 0.0, 0.0)
         };
-        let r = sigmoid(gr[j] + hr[j] + xr);
-        let z = sigmoid(gz[j] + hz[j] + xz);
+        let r = sigmoid_with::<FMA>(gr[j] + hr[j] + xr);
+        let z = sigmoid_with::<FMA>(gz[j] + hz[j] + xz);
         let hnj = hn[j] + xn;
-        let n = tanh(gn[j] + r * hnj);
+        let n = tanh_with::<FMA>(gn[j] + r * hnj);
         gr[j] = r;
         gz[j] = z;
         gn[j] = n;
@@ -54,7 +54,7 @@ fn forward_row<const BIAS: bool>(
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn forward_body(
+fn forward_body<const FMA: bool>(
     gates: &mut [f32],
     h_new: &mut [f32],
     ghn: &mut [f32],
@@ -78,8 +78,8 @@ fn forward_body(
             &h_prev[hs],
         );
         match b_hh {
-            Some(bias) => forward_row::<true>(g, hn, gn, ghb, bias, hp),
-            None => forward_row::<false>(g, hn, gn, ghb, &[], hp),
+            Some(bias) => forward_row::<true, FMA>(g, hn, gn, ghb, bias, hp),
+            None => forward_row::<false, FMA>(g, hn, gn, ghb, &[], hp),
         }
     }
 }
@@ -137,7 +137,7 @@ fn backward_row(
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_body(
+fn backward_body<const FMA: bool>(
     d_gx: &mut [f32],
     d_gh: &mut [f32],
     d_h: &mut [f32],

@@ -144,7 +144,13 @@ fn quantize(v: f32, inv: f32) -> i32 {
 /// Quantizes `rows` rows of `k` values: `src: [rows, k]` → `q: [rows, K4]` (`u = q + 128`; the
 /// pad up to `K4` holds 128) and `scale: [rows]` (`s_r`).
 #[inline(always)]
-fn quantize_rows_body(q: &mut [u8], scale: &mut [f32], src: &[f32], rows: usize, k: usize) {
+fn quantize_rows_body<const FMA: bool>(
+    q: &mut [u8],
+    scale: &mut [f32],
+    src: &[f32],
+    rows: usize,
+    k: usize,
+) {
     let k4 = padded(k);
     for r in 0..rows {
         let v = &src[r * k..(r + 1) * k];
@@ -170,7 +176,7 @@ dispatch! {
 /// sums of one panel back to f32. `acc, isum: [rows, 64]`, `row_scale: [rows]`,
 /// `col_scale, offset: [64]`.
 #[inline(always)]
-fn dequantize_add_body(
+fn dequantize_add_body<const FMA: bool>(
     acc: &mut [f32],
     isum: &[i32],
     row_scale: &[f32],

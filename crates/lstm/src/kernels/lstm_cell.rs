@@ -12,22 +12,33 @@
 //! Rows with `active[b] == false` (past the end of a shorter sequence) keep their state:
 //! forward sets `c = c_prev` and leaves `r` alone; backward sets `d_gates = 0` and leaves `d_c`.
 
-use super::activation::{sigmoid, sigmoid64, tanh};
+use super::activation::{sigmoid64, sigmoid_with, tanh_with};
 
 /// The cell for one unit: pre-activations `a_i, a_f, a_g, a_o` and `c_prev` →
 /// `(i, f, g, o, c, r = o ⊙ tanh c)`. Both forward loops call it, so the arithmetic is written
 /// once.
 #[inline(always)]
-fn cell(ai: f32, af: f32, ag: f32, ao: f32, c_prev: f32) -> (f32, f32, f32, f32, f32, f32) {
-    let (i, f, g, o) = (sigmoid(ai), sigmoid(af), tanh(ag), sigmoid(ao));
+fn cell<const FMA: bool>(
+    ai: f32,
+    af: f32,
+    ag: f32,
+    ao: f32,
+    c_prev: f32,
+) -> (f32, f32, f32, f32, f32, f32) {
+    let (i, f, g, o) = (
+        sigmoid_with::<FMA>(ai),
+        sigmoid_with::<FMA>(af),
+        tanh_with::<FMA>(ag),
+        sigmoid_with::<FMA>(ao),
+    );
     let c = f * c_prev + i * g;
-    (i, f, g, o, c, o * tanh(c))
+    (i, f, g, o, c, o * tanh_with::<FMA>(c))
 }
 
 /// One row of the forward step; every slice has length H (resliced so the loop has no bounds
 /// checks and vectorises).
 #[inline(always)]
-fn forward_row(
+fn forward_row<const FMA: bool>(
     gi: &mut [f32],
     gf: &mut [f32],
     gg: &mut [f32],
@@ -46,12 +57,13 @@ fn forward_row(
         &c_prev[..h],
     );
     for j in 0..h {
-        (gi[j], gf[j], gg[j], go[j], c[j], r[j]) = cell(gi[j], gf[j], gg[j], go[j], c_prev[j]);
+        (gi[j], gf[j], gg[j], go[j], c[j], r[j]) =
+            cell::<FMA>(gi[j], gf[j], gg[j], go[j], c_prev[j]);
     }
 }
 
 #[inline(always)]
-fn forward_body(
+fn forward_body<const FMA: bool>(
     gates: &mut [f32],
     c: &mut [f32],
     r: &mut [f32],
@@ -69,7 +81,7 @@ fn forward_body(
         let (gi, rest) = gr.split_at_mut(h);
         let (gf, rest) = rest.split_at_mut(h);
         let (gg, go) = rest.split_at_mut(h);
-        forward_row(
+        forward_row::<FMA>(
             gi,
             gf,
             gg,
@@ -93,7 +105,7 @@ dispatch!(
 
 /// One row of the backward step; every slice has length H (or 4H for the gate rows).
 #[inline(always)]
-fn backward_row(
+fn backward_row<const FMA: bool>(
     dg: &mut [f32],
     d_c: &mut [f32],
     d_r: &[f32],
@@ -111,13 +123,13 @@ fn backward_row(
         &gr[2 * h..3 * h],
         &gr[3 * h..4 * h],
     ];
-    backward_units([dgi, dgf, dgg, dgo], d_c, d_r, gates, c, c_prev);
+    backward_units::<FMA>([dgi, dgf, dgg, dgo], d_c, d_r, gates, c, c_prev);
 }
 
 /// The backward arithmetic over `n` units: `dg` and `gates` are the four gate blocks `i, f, g,
 /// o` of those units (each of length `n`, like every other slice).
 #[inline(always)]
-fn backward_units(
+fn backward_units<const FMA: bool>(
     dg: [&mut [f32]; 4],
     d_c: &mut [f32],
     d_r: &[f32],
@@ -137,7 +149,7 @@ fn backward_units(
     );
     for j in 0..n {
         let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
-        let tc = tanh(c[j]);
+        let tc = tanh_with::<FMA>(c[j]);
         let dr = d_r[j];
         let dc = d_c[j] + dr * o * (1.0 - tc * tc);
         let d_o = dr * tc;
@@ -151,7 +163,7 @@ fn backward_units(
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_body(
+fn backward_body<const FMA: bool>(
     d_gates: &mut [f32],
     d_c: &mut [f32],
     d_r: &[f32],
@@ -168,7 +180,7 @@ fn backward_body(
             continue;
         }
         let cs = b * h..(b + 1) * h;
-        backward_row(
+        backward_row::<FMA>(
             dg,
             &mut d_c[cs.clone()],
             &d_r[cs.clone()],
@@ -226,7 +238,7 @@ pub struct GroupOut {
 const LANES: usize = 16;
 
 #[inline(always)]
-unsafe fn group_forward_body(acc: &[f32], o: GroupOut, active: &[bool]) {
+unsafe fn group_forward_body<const FMA: bool>(acc: &[f32], o: GroupOut, active: &[bool]) {
     use std::slice::{from_raw_parts, from_raw_parts_mut};
     let n = o.n.min(LANES);
     for (r, &on) in active.iter().enumerate() {
@@ -251,7 +263,7 @@ unsafe fn group_forward_body(acc: &[f32], o: GroupOut, active: &[bool]) {
             let g0 = o.gates.add(r * o.gate_stride);
             [0, 1, 2, 3].map(|q| from_raw_parts_mut(g0.add(q * o.h), n))
         };
-        forward_sums_row(
+        forward_sums_row::<FMA>(
             &a[..n],
             &a[LANES..LANES + n],
             &a[2 * LANES..2 * LANES + n],
@@ -273,7 +285,7 @@ unsafe fn group_forward_body(acc: &[f32], o: GroupOut, active: &[bool]) {
 /// that).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn forward_sums_row(
+fn forward_sums_row<const FMA: bool>(
     ai: &[f32],
     af: &[f32],
     ag: &[f32],
@@ -300,7 +312,7 @@ fn forward_sums_row(
     let (c_in, c_new, h_new, y) = (&c_in[..n], &mut c_new[..n], &mut h_new[..n], &mut y[..n]);
     for j in 0..n {
         (gi[j], gf[j], gg[j], go[j], c_new[j], h_new[j]) =
-            cell(ai[j], af[j], ag[j], ao[j], c_in[j]);
+            cell::<FMA>(ai[j], af[j], ag[j], ao[j], c_in[j]);
         y[j] = h_new[j];
     }
 }
@@ -357,7 +369,7 @@ pub struct GroupBwd {
 }
 
 #[inline(always)]
-unsafe fn group_backward_body(o: GroupBwd, active: &[bool]) {
+unsafe fn group_backward_body<const FMA: bool>(o: GroupBwd, active: &[bool]) {
     use std::slice::{from_raw_parts, from_raw_parts_mut};
     let (n, h) = (o.n, o.h);
     for (r, &on) in active.iter().enumerate() {
@@ -375,7 +387,7 @@ unsafe fn group_backward_body(o: GroupBwd, active: &[bool]) {
         let d_y = from_raw_parts(o.d_y.add(r * o.y_stride), n);
         dh.iter_mut().zip(d_y).for_each(|(a, g)| *a += g);
         let gates = [0, 1, 2, 3].map(|q| from_raw_parts(o.gates.add(g0 + q * h), n));
-        backward_units(
+        backward_units::<FMA>(
             [&mut *dgi, &mut *dgf, &mut *dgg, &mut *dgo],
             from_raw_parts_mut(o.dc.add(sr), n),
             dh,

@@ -11,7 +11,9 @@
 /// Defines `pub fn $name(isa: Isa, args…)` that runs `$body(args…)` compiled for AVX-512,
 /// AVX2+FMA or the portable baseline (the requested variant if this CPU has it, else portable),
 /// and `pub fn $auto(args…)` that runs the best variant this CPU has. `$body` is an
-/// `#[inline(always)]` function, so each variant is compiled with its own target features.
+/// `#[inline(always)]` function, so each variant is compiled with its own target features. It
+/// takes `<const FMA: bool>`: `true` in the AVX variants, whose CPUs have fused multiply-adds
+/// (the activations then use them, `activation::madd`), `false` in the portable one.
 macro_rules! dispatch {
     ($(#[$adoc:meta])* pub fn $auto:ident; $(#[$doc:meta])* pub fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
         $(#[$adoc])*
@@ -27,13 +29,13 @@ macro_rules! dispatch {
             #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
             #[allow(clippy::too_many_arguments)]
             unsafe fn avx512($($arg: $ty),*) {
-                $body($($arg),*)
+                $body::<true>($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             #[allow(clippy::too_many_arguments)]
             unsafe fn avx2($($arg: $ty),*) {
-                $body($($arg),*)
+                $body::<true>($($arg),*)
             }
             match isa {
                 // SAFETY: `available` checked that this CPU has the variant's features.
@@ -42,7 +44,7 @@ macro_rules! dispatch {
                 // SAFETY: as above.
                 #[cfg(target_arch = "x86_64")]
                 $crate::kernels::Isa::Avx2 if isa.available() => unsafe { avx2($($arg),*) },
-                _ => $body($($arg),*),
+                _ => $body::<false>($($arg),*),
             }
         }
     };
@@ -58,11 +60,11 @@ macro_rules! run_best_isa {
         {
             #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
             unsafe fn avx512($($arg: $ty),*) {
-                $body($($arg),*)
+                $body::<true>($($arg),*)
             }
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2($($arg: $ty),*) {
-                $body($($arg),*)
+                $body::<true>($($arg),*)
             }
             match $crate::kernels::Isa::detect() {
                 $crate::kernels::Isa::Avx512 => return avx512($($arg),*),
@@ -70,7 +72,7 @@ macro_rules! run_best_isa {
                 $crate::kernels::Isa::Portable => {}
             }
         }
-        $body($($arg),*)
+        $body::<false>($($arg),*)
     }};
 }
 

@@ -2,20 +2,24 @@
 //! h_prev·W_hh` already summed in `gates`; `act` is tanh or relu. Backward: `d_a = d_h ⊙ act'(h)`
 //! (`1 − h²` for tanh, `[h > 0]` for relu). Inactive rows keep their state.
 
-use super::activation::tanh;
+use super::activation::tanh_with;
 
 /// One active row: `g`, `out: [H]`.
 #[inline(always)]
-fn forward_row<const RELU: bool>(g: &mut [f32], out: &mut [f32]) {
+fn forward_row<const RELU: bool, const FMA: bool>(g: &mut [f32], out: &mut [f32]) {
     let out = &mut out[..g.len()];
     for (gj, oj) in g.iter_mut().zip(out) {
-        *gj = if RELU { gj.max(0.0) } else { tanh(*gj) };
+        *gj = if RELU {
+            gj.max(0.0)
+        } else {
+            tanh_with::<FMA>(*gj)
+        };
         *oj = *gj;
     }
 }
 
 #[inline(always)]
-fn forward_body(
+fn forward_body<const FMA: bool>(
     gates: &mut [f32],
     h_new: &mut [f32],
     h_prev: &[f32],
@@ -28,9 +32,9 @@ fn forward_body(
         if !on {
             h_new[rs.clone()].copy_from_slice(&h_prev[rs]);
         } else if relu {
-            forward_row::<true>(&mut gates[rs.clone()], &mut h_new[rs]);
+            forward_row::<true, FMA>(&mut gates[rs.clone()], &mut h_new[rs]);
         } else {
-            forward_row::<false>(&mut gates[rs.clone()], &mut h_new[rs]);
+            forward_row::<false, FMA>(&mut gates[rs.clone()], &mut h_new[rs]);
         }
     }
 }
@@ -64,7 +68,7 @@ fn backward_row<const RELU: bool>(dg: &mut [f32], dh: &mut [f32], y: &[f32]) {
 }
 
 #[inline(always)]
-fn backward_body(
+fn backward_body<const FMA: bool>(
     d_gates: &mut [f32],
     d_h: &mut [f32],
     gates: &[f32],
