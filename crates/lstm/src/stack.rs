@@ -242,7 +242,8 @@ impl Tape {
     }
 }
 
-fn default_threads() -> usize {
+/// All cores: the default thread count of a stack and of an optimizer.
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

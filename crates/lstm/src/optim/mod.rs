@@ -168,7 +168,7 @@ impl Optimizer {
                 .collect(),
             config,
             steps: 0,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: crate::stack::default_threads(),
         }
     }
 
@@ -236,7 +236,7 @@ impl Optimizer {
                 rule.apply(p, g, &mut st);
                 continue;
             }
-            // Parts of 16 elements (a 64-byte line) each; part k goes to member k.
+            // Parts of whole 64-byte lines (a multiple of 16 values); part k goes to member k.
             let chunk = p.len().div_ceil(members).next_multiple_of(16);
             let mut parts: Vec<Part> = p
                 .chunks_mut(chunk)
