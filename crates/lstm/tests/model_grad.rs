@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, rand_vec};
+use common::{assert_bitwise, assert_close, rand_vec};
 use lstm::data::{Sample, SampleSet, SeqInput, SeqTarget};
 use lstm::loss::RegressionLoss;
 use lstm::model::{HeadKind, InputKind, Model, ModelConfig, ModelTape, Task};
@@ -199,13 +199,11 @@ fn fast_model_matches_reference_model() {
                 &mut no_grad,
             )
             .unwrap();
-        for (i, (a, e)) in out_ng.iter().zip(&out).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                e.to_bits(),
-                "{name}: inference output[{i}]: recording {e}, without grad {a}"
-            );
-        }
+        assert_bitwise(
+            &format!("{name}: output (recording vs without grad)"),
+            &out,
+            &out_ng,
+        );
         let mut g0 = model.zero_grads();
         let lo_ng = model.loss(&out_ng, &batch.target, &no_grad).unwrap();
         let err = model
