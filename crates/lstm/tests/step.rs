@@ -1,5 +1,5 @@
 //! Streaming: `T` single steps equal one sequence call (≤ 1e-6), for each cell type, with and
-//! without an initial state.
+//! without an initial state, on two threads (products large enough are shared between them).
 
 mod common;
 
@@ -7,7 +7,7 @@ use common::{rand_vec, to_f32};
 use lstm::{CellKind, RnnConfig, Stack, StepScratch, Tape, Tensor};
 
 fn check(name: &str, cfg: RnnConfig, t: usize, b: usize, with_state: bool) {
-    let stack = Stack::new(cfg.clone(), 77).unwrap();
+    let stack = Stack::new(cfg.clone(), 77).unwrap().with_threads(2);
     let f = cfg.input_size;
     let x = to_f32(&rand_vec(t * b * f, 5, 1.0));
     let mut state = stack.zero_state(b);
@@ -82,6 +82,10 @@ fn single_steps_equal_one_sequence_call() {
             );
         }
     }
+    // Per-step products above the team threshold (2²¹ multiply-adds): the panels are shared
+    // out, in a direction that alternates by step and carries from one call to the next.
+    check("Gru B4 H512 team", RnnConfig::new(Gru, 16, 512), 5, 4, true);
+    check("RnnTanh B8 H512 team", RnnConfig::new(RnnTanh, 16, 512), 5, 8, true);
     check(
         "lstm proj 2l",
         RnnConfig::new(Lstm, 7, 13)

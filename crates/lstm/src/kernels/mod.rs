@@ -86,6 +86,7 @@ pub mod int8;
 pub mod lstm_cell;
 pub mod packed;
 pub mod panel_matmul;
+pub mod panel_queue;
 pub mod rnn_cell;
 pub mod team;
 

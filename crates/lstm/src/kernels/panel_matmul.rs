@@ -3,16 +3,21 @@
 //! [`pack_col_panels_t`](super::packed::pack_col_panels_t) for a transpose). The time loops
 //! that do not run fused (GRU, RNN, the LSTM with a projection) call it every step instead of
 //! the GEMM crate, which re-packs the matrix and allocates on every call. The team shares the
-//! panels out when the product is large enough; nothing is allocated.
+//! panels out when the product is large enough, through a [`PanelQueue`]: each member starts
+//! on its own share, so its weights stay in its cache from call to call, and callers alternate
+//! the direction by step (`flip`); nothing is allocated.
 
 use super::gemm::Acc;
 use super::packed::{col_panels, panel, tile, MAX_ROWS, PANEL};
+use super::panel_queue::PanelQueue;
 use super::team::{SharedMut, Team};
 use super::tuning::PAR_MIN_MACS;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `dst (+)= a · W`: `a: [rows, k]` row-major; `w`: `W: [k, n]` packed in column panels;
 /// `dst: [rows, n]` with rows `ldd` apart (`ldd ≥ n`). `threads`: most team members to use.
+/// `flip`: each member walks its share of the panels backwards; a time loop passes it
+/// alternating by step ([`step_flip`]), so that a share larger than the cache starts on the
+/// panels the previous step left cached. The result does not depend on it.
 #[allow(clippy::too_many_arguments)]
 pub fn panel_matmul(
     dst: &mut [f32],
@@ -24,6 +29,7 @@ pub fn panel_matmul(
     n: usize,
     acc: Acc,
     threads: usize,
+    flip: bool,
 ) {
     let np = col_panels(n);
     assert!(ldd >= n, "panel_matmul: ldd {ldd} < n {n}");
@@ -49,35 +55,61 @@ pub fn panel_matmul(
     } else {
         1
     };
-    let next = AtomicUsize::new(0);
+    let queue = PanelQueue::new(np, flip);
     let out = SharedMut::new(dst);
-    Team::global().run(members, &|_, _| loop {
-        let p = next.fetch_add(1, Ordering::Relaxed);
-        if p >= np {
-            break;
-        }
-        let (c0, valid) = (p * PANEL, PANEL.min(n - p * PANEL));
-        let pan = panel(w, p, k);
-        let mut buf = [0.0f32; MAX_ROWS * PANEL];
-        for r0 in (0..rows).step_by(MAX_ROWS) {
-            let m = MAX_ROWS.min(rows - r0);
-            let add = acc == Acc::Add;
-            if add {
-                for r in 0..m {
-                    // SAFETY: panel p's columns of dst are this member's alone (each panel is
-                    // claimed once); in bounds by the assert above.
-                    let d = unsafe { out.slice((r0 + r) * ldd + c0, valid) };
-                    buf[r * PANEL..r * PANEL + valid].copy_from_slice(d);
-                }
-            }
-            tile(&mut buf, &a[r0 * k..], k, k, pan, m, add);
-            for r in 0..m {
-                // SAFETY: as above.
-                let d = unsafe { out.slice_mut((r0 + r) * ldd + c0, valid) };
-                d.copy_from_slice(&buf[r * PANEL..r * PANEL + valid]);
-            }
-        }
+    Team::global().run(members, &|m, bar| {
+        queue.for_each(0, m, bar.members(), |p| {
+            // SAFETY: the queue hands each panel to one member; `dst` was checked above.
+            unsafe { panel_product(out, ldd, a, rows, k, w, n, acc, p) }
+        })
     });
+}
+
+/// `dst`'s columns of panel `p` (+)= `a · W`'s: one member's part of [`panel_matmul`].
+///
+/// # Safety
+/// `out` holds `dst` as [`panel_matmul`] checked it, and no one else touches panel `p`'s
+/// columns of it during the call.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn panel_product(
+    out: SharedMut,
+    ldd: usize,
+    a: &[f32],
+    rows: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+    acc: Acc,
+    p: usize,
+) {
+    let (c0, valid) = (p * PANEL, PANEL.min(n - p * PANEL));
+    let pan = panel(w, p, k);
+    let mut buf = [0.0f32; MAX_ROWS * PANEL];
+    for r0 in (0..rows).step_by(MAX_ROWS) {
+        let m = MAX_ROWS.min(rows - r0);
+        let add = acc == Acc::Add;
+        if add {
+            for r in 0..m {
+                // SAFETY: panel p's columns of dst are this member's alone (each panel is
+                // claimed once); in bounds by panel_matmul's asserts.
+                let d = unsafe { out.slice((r0 + r) * ldd + c0, valid) };
+                buf[r * PANEL..r * PANEL + valid].copy_from_slice(d);
+            }
+        }
+        tile(&mut buf, &a[r0 * k..], k, k, pan, m, add);
+        for r in 0..m {
+            // SAFETY: as above.
+            let d = unsafe { out.slice_mut((r0 + r) * ldd + c0, valid) };
+            d.copy_from_slice(&buf[r * PANEL..r * PANEL + valid]);
+        }
+    }
+}
+
+/// The `flip` for step `s` of a time loop (counted in the order the loop runs them) whose first
+/// step is flipped if `first`: steps alternate.
+pub fn step_flip(s: usize, first: bool) -> bool {
+    (s % 2 == 1) != first
 }
 
 #[cfg(test)]
@@ -106,7 +138,7 @@ mod tests {
             pack_col_panels(&mut p, &w, k, n);
             let ldd = n + 3;
             for acc in [Acc::Overwrite, Acc::Add] {
-                for threads in [1, 2, 3] {
+                for (threads, flip) in [1, 2, 3].into_iter().flat_map(|t| [(t, false), (t, true)]) {
                     let init = test_vals(m * ldd, 3, 1.0);
                     let mut want = init.clone();
                     matmul_ref(
@@ -116,19 +148,19 @@ mod tests {
                         acc,
                     );
                     let mut got = init.clone();
-                    panel_matmul(&mut got, ldd, &a, m, k, &p, n, acc, threads);
+                    panel_matmul(&mut got, ldd, &a, m, k, &p, n, acc, threads, flip);
                     for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                         let (r, c) = (i / ldd, i % ldd);
                         if c >= n {
                             assert_eq!(
                                 g.to_bits(),
                                 init[i].to_bits(),
-                                "[{m},{k},{n}] {acc:?} threads {threads}: padding ({r},{c}) was written"
+                                "[{m},{k},{n}] {acc:?} threads {threads} flip {flip}: padding ({r},{c}) was written"
                             );
                         } else {
                             assert!(
                                 (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                                "[{m},{k},{n}] {acc:?} threads {threads}: dst({r},{c}) expected {e}, got {g}"
+                                "[{m},{k},{n}] {acc:?} threads {threads} flip {flip}: dst({r},{c}) expected {e}, got {g}"
                             );
                         }
                     }

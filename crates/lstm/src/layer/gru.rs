@@ -8,7 +8,7 @@ use super::{
 use crate::kernels::gemm::Acc;
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
 use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
-use crate::kernels::panel_matmul::panel_matmul;
+use crate::kernels::panel_matmul::{panel_matmul, step_flip};
 use crate::params::{DirParams, DirParamsMut};
 
 /// Forward over the sequence.
@@ -32,6 +32,7 @@ pub(crate) fn forward(
         ghn,
         gh,
         packed_hh,
+        panel_flip,
         ..
     } = tape;
     gates.resize(d.t * bg);
@@ -42,7 +43,7 @@ pub(crate) fn forward(
     input_projection(gates, x, w, false, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
     let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h, d.g));
-    for (t, next) in d.steps() {
+    for (s, (t, next)) in d.steps().enumerate() {
         let act = row(active, t, d.b);
         let (h_in, h_new) = state_pair(h_prev, h_last, bh, t, next);
         panel_matmul(
@@ -55,6 +56,7 @@ pub(crate) fn forward(
             d.g,
             Acc::Overwrite,
             d.threads,
+            step_flip(s, *panel_flip),
         );
         gru_cell_forward(
             row_mut(gates, t, bg),
@@ -68,6 +70,8 @@ pub(crate) fn forward(
         );
         write_output(y, h_new, act, t, d);
     }
+    // The next pass (a streaming step's next call) goes on alternating.
+    *panel_flip ^= d.t % 2 == 1;
 }
 
 /// Backward over the sequence, mirroring [`forward`]; gradients accumulate (`+=`).
@@ -101,7 +105,7 @@ pub(crate) fn backward(
     dh.clear();
     dh.extend_from_slice(d_hn);
     let w_hh_t = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h, d.g));
-    for (t, _next) in d.steps().rev() {
+    for (s, (t, _next)) in d.steps().rev().enumerate() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
         let dgh_t = row_mut(dgh, t, bg);
@@ -111,7 +115,19 @@ pub(crate) fn backward(
             row(&tape.h_prev, t, bh),
         );
         gru_cell_backward(row_mut(dg, t, bg), dgh_t, dh, g_t, ghn_t, h_in, act, d.h);
-        panel_matmul(dh, d.h, dgh_t, d.b, d.g, w_hh_t, d.h, Acc::Add, d.threads);
+        let flip = step_flip(s, false);
+        panel_matmul(
+            dh,
+            d.h,
+            dgh_t,
+            d.b,
+            d.g,
+            w_hh_t,
+            d.h,
+            Acc::Add,
+            d.threads,
+            flip,
+        );
     }
     d_h0.copy_from_slice(dh);
     input_projection_backward(d_x, gw, w_ih_t, dg, x, w, false, d);

@@ -17,13 +17,12 @@ use crate::kernels::packed::{
     col_panels, gate_panels, pack_col_panels, pack_col_panels_t, pack_gate_panels, panel,
     round_f16, tile, tile_cached, to_f16, Aligned, PanelWeight, LANES, MAX_ROWS, PANEL,
 };
-use crate::kernels::panel_matmul::panel_matmul;
-use crate::kernels::team::{CacheLine, SharedMut, Team};
+use crate::kernels::panel_matmul::{panel_matmul, step_flip};
+use crate::kernels::panel_queue::{share, PanelQueue};
+use crate::kernels::team::{SharedMut, Team};
 use crate::kernels::tuning::F16_PANELS_ABOVE;
 use crate::params::{DirParams, DirParamsMut};
 use crate::WeightPrecision;
-use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Forward over the sequence.
 /// - `y: [T, B, ys]` out: this direction's columns `ycol..ycol+H_out`. `tape` out.
@@ -118,11 +117,23 @@ pub(crate) fn forward(
     input_projection(gates, x, w, true, d);
     let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h_out, d.g));
     let w_hr = packed_hr.get(d.version, |p| pack_col_panels(p, w_hr, d.h, d.h_out));
-    for (t, next) in d.steps() {
+    for (s, (t, next)) in d.steps().enumerate() {
         let act = row(active, t, d.b);
         let g_t = row_mut(gates, t, bg);
         let (h_in, h_new) = state_pair(h_prev, h_last, bho, t, next);
-        panel_matmul(g_t, d.g, h_in, d.b, d.h_out, w_hh, d.g, Acc::Add, d.threads);
+        let flip = step_flip(s, *panel_flip);
+        panel_matmul(
+            g_t,
+            d.g,
+            h_in,
+            d.b,
+            d.h_out,
+            w_hh,
+            d.g,
+            Acc::Add,
+            d.threads,
+            flip,
+        );
         let (c_in, c_new) = state_pair(c_prev, c_last, bh, t, next);
         let r_t = row_mut(r, t, bh);
         cell_forward_rows(g_t, c_new, r_t, c_in, act, d);
@@ -136,10 +147,12 @@ pub(crate) fn forward(
             d.h_out,
             Acc::Overwrite,
             d.threads,
+            flip,
         );
         keep_inactive(h_new, h_in, act, d.h_out);
         write_output(y, h_new, act, t, d);
     }
+    *panel_flip ^= d.t % 2 == 1;
 }
 
 /// Per-step multiply-adds of the recurrent product below which the fused loops run on one
@@ -152,82 +165,6 @@ fn team_size(d: &Dims) -> usize {
         d.threads
     } else {
         1
-    }
-}
-
-/// Member `m` of `n`'s share of `panels` panels.
-fn share(panels: usize, m: usize, n: usize) -> std::ops::Range<usize> {
-    panels * m / n..panels * (m + 1) / n
-}
-
-/// Most members a fused loop balances between (larger teams use this many).
-const MAX_MEMBERS: usize = 16;
-
-/// Hands out a step's panels: each member first takes its own [`share`] (whose weights stay in
-/// its cache from step to step), then helps with what is left of the others' shares, so a
-/// member on a slower or busier core does not hold the step back. Two sets of counters
-/// alternate by step: the set for step `s + 1` is reset during step `s`, when no member can
-/// still be using it (all passed the barrier ending step `s − 1`).
-struct PanelQueue {
-    panels: usize,
-    /// Whether even steps (rather than odd ones) walk the shares backwards.
-    flip: bool,
-    /// Each member's counter on its own cache line: members claim panels all through a step,
-    /// and counters sharing a line made every claim a cache miss for the other core (≈ 5 % of
-    /// a streaming step at H = 256 spent in the claim alone).
-    next: [[CacheLine<AtomicUsize>; MAX_MEMBERS]; 2],
-}
-
-impl PanelQueue {
-    /// A queue for a job's steps; `flip`: step 0 walks the shares backwards (a pass that
-    /// continues another: the last step of that one walked them forwards).
-    fn new(panels: usize, flip: bool) -> Self {
-        PanelQueue {
-            panels,
-            flip,
-            next: std::array::from_fn(|_| {
-                std::array::from_fn(|_| CacheLine(AtomicUsize::new(usize::MAX)))
-            }),
-        }
-    }
-
-    /// Runs `f(panel)` for the panels member `m` of `n` claims in step `s` (every panel is
-    /// claimed by exactly one member per step).
-    fn for_each(&self, s: usize, m: usize, n: usize, mut f: impl FnMut(usize)) {
-        let n = n.min(MAX_MEMBERS);
-        if m >= n {
-            return;
-        }
-        let start = |o: usize| share(self.panels, o, n).start;
-        if s == 0 {
-            // Before the first barrier nobody has reset anything: the job started with every
-            // counter at MAX, so the first claim of a share initialises it.
-            for o in 0..n {
-                let _ = self.next[0][o].0.compare_exchange(
-                    usize::MAX,
-                    start(o),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
-        }
-        self.next[(s + 1) % 2][m]
-            .0
-            .store(start(m), Ordering::Release);
-        let cur = &self.next[s % 2];
-        // Odd steps walk each share backwards: a share larger than the cache then starts where
-        // the last step ended, on the panels still cached, instead of on those evicted first.
-        let backwards = (s % 2 == 1) != self.flip;
-        for o in (0..n).map(|k| (m + k) % n) {
-            let Range { start, end } = share(self.panels, o, n);
-            loop {
-                let i = cur[o].0.fetch_add(1, Ordering::AcqRel);
-                if i >= end {
-                    break;
-                }
-                f(if backwards { start + end - 1 - i } else { i });
-            }
-        }
     }
 }
 
@@ -861,7 +798,8 @@ pub(crate) fn backward(
     reset(dr, bh);
     reset(dh_all, d.t * bho);
     let w_hr_t = packed_hr_t.get(d.version, |p| pack_col_panels_t(p, w_hr, d.h, d.h_out));
-    for (t, next) in d.steps().rev() {
+    for (s, (t, next)) in d.steps().rev().enumerate() {
+        let flip = step_flip(s, false);
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
         let dg_t = row_mut(dg, t, bg);
@@ -879,6 +817,7 @@ pub(crate) fn backward(
             d.h,
             Acc::Overwrite,
             d.threads,
+            flip,
         );
         cell_backward_rows(dg_t, dc, dr, g_t, c_t, c_in, act, d);
         zero_active(dh, act, d.h_out);
@@ -892,6 +831,7 @@ pub(crate) fn backward(
             d.h_out,
             Acc::Add,
             d.threads,
+            flip,
         );
     }
     d_h0.copy_from_slice(dh);
@@ -1013,44 +953,6 @@ fn fused_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every step hands out every panel exactly once; a member starts on its own share, which
-    /// it walks forwards on even steps and backwards on odd ones (the other way round with
-    /// `flip`). The members run one after the other here, so member 0 also takes all the rest.
-    #[test]
-    fn panel_queue_hands_out_each_panel_once_and_alternates_direction() {
-        let panels = 10;
-        for n in 1..=3 {
-            for flip in [false, true] {
-                let q = PanelQueue::new(panels, flip);
-                for s in 0..5 {
-                    let mut claims: Vec<Vec<usize>> = vec![Vec::new(); n];
-                    for (m, c) in claims.iter_mut().enumerate() {
-                        q.for_each(s, m, n, |p| c.push(p));
-                    }
-                    let mut all: Vec<usize> = claims.concat();
-                    all.sort_unstable();
-                    assert_eq!(
-                        all,
-                        (0..panels).collect::<Vec<_>>(),
-                        "{n} members, flip {flip}, step {s}: panels claimed"
-                    );
-                    let own = share(panels, 0, n);
-                    let backwards = (s % 2 == 1) != flip;
-                    let want: Vec<usize> = if backwards {
-                        own.rev().collect()
-                    } else {
-                        own.collect()
-                    };
-                    assert_eq!(
-                        claims[0][..want.len()],
-                        want[..],
-                        "{n} members, flip {flip}, step {s}: member 0's own share, in order"
-                    );
-                }
-            }
-        }
-    }
 
     #[test]
     fn f16_weights_stay_f16_only_where_their_f32_share_would_not_fit_in_l2() {

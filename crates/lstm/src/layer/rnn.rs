@@ -6,7 +6,7 @@ use super::{
 };
 use crate::kernels::gemm::Acc;
 use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
-use crate::kernels::panel_matmul::panel_matmul;
+use crate::kernels::panel_matmul::{panel_matmul, step_flip};
 use crate::kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
 use crate::params::{DirParams, DirParamsMut};
 
@@ -30,6 +30,7 @@ pub(crate) fn forward(
         h_prev,
         h_last,
         packed_hh,
+        panel_flip,
         ..
     } = tape;
     gates.resize(d.t * bh);
@@ -38,14 +39,28 @@ pub(crate) fn forward(
     input_projection(gates, x, w, true, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
     let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h, d.g));
-    for (t, next) in d.steps() {
+    for (s, (t, next)) in d.steps().enumerate() {
         let act = row(active, t, d.b);
         let g_t = row_mut(gates, t, bh);
         let (h_in, h_new) = state_pair(h_prev, h_last, bh, t, next);
-        panel_matmul(g_t, d.g, h_in, d.b, d.h, w_hh, d.g, Acc::Add, d.threads);
+        let flip = step_flip(s, *panel_flip);
+        panel_matmul(
+            g_t,
+            d.g,
+            h_in,
+            d.b,
+            d.h,
+            w_hh,
+            d.g,
+            Acc::Add,
+            d.threads,
+            flip,
+        );
         rnn_cell_forward(g_t, h_new, h_in, act, relu, d.h);
         write_output(y, h_new, act, t, d);
     }
+    // The next pass (a streaming step's next call) goes on alternating.
+    *panel_flip ^= d.t % 2 == 1;
 }
 
 /// Backward over the sequence, mirroring [`forward`]; gradients accumulate (`+=`).
@@ -78,12 +93,24 @@ pub(crate) fn backward(
     dh.clear();
     dh.extend_from_slice(d_hn);
     let w_hh_t = packed_t.get(d.version, |p| pack_col_panels_t(p, w.w_hh, d.h, d.g));
-    for (t, _next) in d.steps().rev() {
+    for (s, (t, _next)) in d.steps().rev().enumerate() {
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
         let dg_t = row_mut(dg, t, bh);
         rnn_cell_backward(dg_t, dh, row(&tape.gates, t, bh), act, relu, d.h);
-        panel_matmul(dh, d.h, dg_t, d.b, d.g, w_hh_t, d.h, Acc::Add, d.threads);
+        let flip = step_flip(s, false);
+        panel_matmul(
+            dh,
+            d.h,
+            dg_t,
+            d.b,
+            d.g,
+            w_hh_t,
+            d.h,
+            Acc::Add,
+            d.threads,
+            flip,
+        );
     }
     d_h0.copy_from_slice(dh);
     input_projection_backward(d_x, gw, w_ih_t, dg, x, w, true, d);
