@@ -85,7 +85,13 @@ fn single_steps_equal_one_sequence_call() {
     // Per-step products above the team threshold (2²¹ multiply-adds): the panels are shared
     // out, in a direction that alternates by step and carries from one call to the next.
     check("Gru B4 H512 team", RnnConfig::new(Gru, 16, 512), 5, 4, true);
-    check("RnnTanh B8 H512 team", RnnConfig::new(RnnTanh, 16, 512), 5, 8, true);
+    check(
+        "RnnTanh B8 H512 team",
+        RnnConfig::new(RnnTanh, 16, 512),
+        5,
+        8,
+        true,
+    );
     check(
         "lstm proj 2l",
         RnnConfig::new(Lstm, 7, 13)
