@@ -14,23 +14,30 @@
 
 use super::activation::{sigmoid64, sigmoid_with, tanh_with};
 
-/// One active row of the forward step: `g, gh: [3H]`, the rest `[H]`; `b: [3H]` if `BIAS`.
+/// One active row of the forward step: every slice `[H]` (`b*` empty unless `BIAS`). Each gate
+/// block is its own parameter: slices split off one buffer inside the loop's function may alias
+/// for the compiler, and the loop then compiles scalar (measured: 3–4× slower).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward_row<const BIAS: bool, const FMA: bool>(
-    g: &mut [f32],
+    gr: &mut [f32],
+    gz: &mut [f32],
+    gn: &mut [f32],
     h_new: &mut [f32],
     ghn: &mut [f32],
-    gh: &[f32],
-    b: &[f32],
+    hr: &[f32],
+    hz: &[f32],
+    hn: &[f32],
+    br: &[f32],
+    bz: &[f32],
+    bn: &[f32],
     h_prev: &[f32],
 ) {
     let h = h_new.len();
-    let (gr, rest) = g[..3 * h].split_at_mut(h);
-    let (gz, gn) = rest.split_at_mut(h);
-    let (gn, ghn, h_prev) = (&mut gn[..h], &mut ghn[..h], &h_prev[..h]);
-    let (hr, hz, hn) = (&gh[..h], &gh[h..2 * h], &gh[2 * h..3 * h]);
+    let (gr, gz, gn, ghn) = (&mut gr[..h], &mut gz[..h], &mut gn[..h], &mut ghn[..h]);
+    let (hr, hz, hn, h_prev) = (&hr[..h], &hz[..h], &hn[..h], &h_prev[..h]);
     let (br, bz, bn) = if BIAS {
-        (&b[..h], &b[h..2 * h], &b[2 * h..3 * h])
+        (&br[..h], &bz[..h], &bn[..h])
     } else {
         (&[][..], &[][..], &[][..])
     };
@@ -70,16 +77,31 @@ fn forward_body<const FMA: bool>(
             h_new[hs.clone()].copy_from_slice(&h_prev[hs]);
             continue;
         }
-        let (g, hn, gn, ghb, hp) = (
-            &mut gates[gs.clone()],
-            &mut h_new[hs.clone()],
-            &mut ghn[hs.clone()],
-            &gh[gs],
-            &h_prev[hs],
-        );
+        let (gr, rest) = gates[gs.clone()].split_at_mut(h);
+        let (gz, gn) = rest.split_at_mut(h);
+        let (hr, rest) = gh[gs].split_at(h);
+        let (hz, hn) = rest.split_at(h);
+        let (hn_out, ghn_out, hp) = (&mut h_new[hs.clone()], &mut ghn[hs.clone()], &h_prev[hs]);
         match b_hh {
-            Some(bias) => forward_row::<true, FMA>(g, hn, gn, ghb, bias, hp),
-            None => forward_row::<false, FMA>(g, hn, gn, ghb, &[], hp),
+            Some(bias) => {
+                let (br, rest) = bias.split_at(h);
+                let (bz, bn) = rest.split_at(h);
+                forward_row::<true, FMA>(gr, gz, gn, hn_out, ghn_out, hr, hz, hn, br, bz, bn, hp)
+            }
+            None => forward_row::<false, FMA>(
+                gr,
+                gz,
+                gn,
+                hn_out,
+                ghn_out,
+                hr,
+                hz,
+                hn,
+                &[],
+                &[],
+                &[],
+                hp,
+            ),
         }
     }
 }
@@ -96,29 +118,28 @@ dispatch!(
     )
 );
 
-/// One active row of the backward step: `dx, dhh, g: [3H]`, the rest `[H]`.
+/// One active row of the backward step: every slice `[H]`, each gate block its own parameter
+/// (as in [`forward_row`]).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn backward_row(
-    dx: &mut [f32],
-    dhh: &mut [f32],
+    dxr: &mut [f32],
+    dxz: &mut [f32],
+    dxn: &mut [f32],
+    dhr: &mut [f32],
+    dhz: &mut [f32],
+    dhn: &mut [f32],
     d_h: &mut [f32],
-    g: &[f32],
+    gr: &[f32],
+    gz: &[f32],
+    gn: &[f32],
     ghn: &[f32],
     h_prev: &[f32],
 ) {
     let h = d_h.len();
-    let (dxr, rest) = dx[..3 * h].split_at_mut(h);
-    let (dxz, dxn) = rest.split_at_mut(h);
-    let (dhr, rest) = dhh[..3 * h].split_at_mut(h);
-    let (dhz, dhn) = rest.split_at_mut(h);
-    let (dxz, dxn, dhz, dhn) = (&mut dxz[..h], &mut dxn[..h], &mut dhz[..h], &mut dhn[..h]);
-    let (gr, gz, gn, ghn, h_prev) = (
-        &g[..h],
-        &g[h..2 * h],
-        &g[2 * h..3 * h],
-        &ghn[..h],
-        &h_prev[..h],
-    );
+    let (dxr, dxz, dxn) = (&mut dxr[..h], &mut dxz[..h], &mut dxn[..h]);
+    let (dhr, dhz, dhn) = (&mut dhr[..h], &mut dhz[..h], &mut dhn[..h]);
+    let (gr, gz, gn, ghn, h_prev) = (&gr[..h], &gz[..h], &gn[..h], &ghn[..h], &h_prev[..h]);
     for j in 0..h {
         let (r, z, n) = (gr[j], gz[j], gn[j]);
         let dh = d_h[j];
@@ -154,11 +175,23 @@ fn backward_body<const FMA: bool>(
             d_gh[gs].fill(0.0);
             continue;
         }
+        let (dxr, rest) = d_gx[gs.clone()].split_at_mut(h);
+        let (dxz, dxn) = rest.split_at_mut(h);
+        let (dhr, rest) = d_gh[gs.clone()].split_at_mut(h);
+        let (dhz, dhn) = rest.split_at_mut(h);
+        let (gr, rest) = gates[gs].split_at(h);
+        let (gz, gn) = rest.split_at(h);
         backward_row(
-            &mut d_gx[gs.clone()],
-            &mut d_gh[gs.clone()],
+            dxr,
+            dxz,
+            dxn,
+            dhr,
+            dhz,
+            dhn,
             &mut d_h[hs.clone()],
-            &gates[gs],
+            gr,
+            gz,
+            gn,
             &ghn[hs.clone()],
             &h_prev[hs],
         );
