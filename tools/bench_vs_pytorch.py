@@ -21,6 +21,8 @@ Configurations (T = 100, F = H, LSTM):
   i8         opt-in 8-bit weights (ours: Stack::set_inference_weights(I8); PyTorch: quantize_dynamic with
              dtype=torch.qint8, its int8 LSTM): the f16 rows' configurations plus B = 1 with two layers at
              H in {512, 1024} and B = 64 H = 512; not in the geometric mean (`--only i8`)
+  gru        the GRU beside it (ours: CellKind::Gru; PyTorch: torch.nn.GRU), inference, one layer,
+             B in {1, 64}, H in {256, 512, 1024}; not in the geometric mean (`--only gru`)
 Also prints our achieved GFLOP/s and the fraction of the SGEMM peak measured in the same run with the
 same GEMM crate (the input-projection shape 6400 x H x 4H).
 """
@@ -66,8 +68,8 @@ def quantized(m, prec):
     return torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(m), {torch.nn.LSTM}, dtype=dtype)[0]
 
 
-def torch_infer(T, B, H, L, reps, prec=None):
-    m = quantized(torch.nn.LSTM(H, H, num_layers=L), prec)
+def torch_infer(T, B, H, L, reps, prec=None, cell="lstm"):
+    m = quantized({"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](H, H, num_layers=L), prec)
     x = torch.randn(T, B, H)
 
     def f():
@@ -162,6 +164,8 @@ def main():
             grid += [(1, 512, 2), (1, 1024, 2), (64, 512, 1)]
         for B, H, L in grid:
             compare(f"{prec} infer B={B} H={H} L={L}", ("infer", T, B, H, L, a.reps, th, "lstm", prec), lambda: torch_infer(T, B, H, L, a.reps, prec), a.rounds, rows)
+    for B, H in [(1, 512)] if a.quick else [(B, H) for B in (1, 64) for H in (256, 512, 1024)]:
+        compare(f"gru infer B={B} H={H} L=1", ("infer", T, B, H, 1, a.reps, th, "gru"), lambda: torch_infer(T, B, H, 1, a.reps, cell="gru"), a.rounds, rows)
     inf = [r for r in rows if r[0].startswith("infer")]
     if inf:
         gm = statistics.geometric_mean([r[3] for r in inf])

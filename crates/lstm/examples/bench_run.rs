@@ -92,8 +92,14 @@ fn main() {
             let mut grads = stack.zero_grads();
             let mut opt = Optimizer::new(OptimizerConfig::adam(), &[stack.params().len()])
                 .with_threads(threads);
-            // FLOPs of the forward products: T·B·(F+H)·4H·2 per layer; training ≈ 3× that.
-            let fwd = (t * b * 2 * h * 4 * h * 2 * layers) as f64;
+            // FLOPs of the forward products: T·B·(F+H)·G·2 per layer (G = 4H LSTM, 3H GRU,
+            // H RNN); training ≈ 3× that.
+            let gates = match cell {
+                CellKind::Lstm => 4,
+                CellKind::Gru => 3,
+                _ => 1,
+            };
+            let fwd = (t * b * 2 * h * gates * h * 2 * layers) as f64;
             let (m, mn) = time(reps, || {
                 let out = stack.forward(&x, None, None, &mut tape).unwrap();
                 if train {
