@@ -11,7 +11,7 @@ use super::gemm::Acc;
 use super::packed::{col_panels, panel, tile, MAX_ROWS, PANEL};
 use super::panel_queue::PanelQueue;
 use super::team::{SharedMut, Team};
-use super::tuning::PAR_MIN_MACS;
+use super::tuning::{PAR_MIN_MACS, TEAM_MIN_WEIGHTS};
 
 /// `dst (+)= a · W`: `a: [rows, k]` row-major; `w`: `W: [k, n]` packed in column panels;
 /// `dst: [rows, n]` with rows `ldd` apart (`ldd ≥ n`). `threads`: most team members to use.
@@ -49,8 +49,9 @@ pub fn panel_matmul(
         "panel_matmul: dst holds fewer than {rows} rows of {n}"
     );
     // Below the GEMM crate's threshold a team job costs more than the second core saves
-    // (measured on GRU and RNN steps).
-    let members = if threads > 1 && rows * k * n >= PAR_MIN_MACS {
+    // (measured on GRU and RNN steps), unless `W` is too large to stay in one core's L2: then
+    // each member keeps its share in its own (GRU B = 1 H = 512: 2.8× faster on two).
+    let members = if threads > 1 && (rows * k * n >= PAR_MIN_MACS || k * n >= TEAM_MIN_WEIGHTS) {
         threads.min(np)
     } else {
         1
