@@ -167,9 +167,32 @@ fn fast_path_matches_reference_on_odd_sizes() {
     }
 }
 
-/// Steps with `B·H ≥ 8192` run the fused LSTM kernels on two threads, half the rows each.
+/// Steps with `B·H ≥ 8192` run the pointwise cells of the GRU, the RNN and the LSTM with a
+/// projection on the team, a block of rows per member; the plain LSTM's fused loops split units.
 #[test]
 fn fast_path_matches_reference_when_the_rows_are_split_between_threads() {
+    for (name, cfg) in [
+        ("gru", RnnConfig::new(CellKind::Gru, 5, 256)),
+        ("rnn", RnnConfig::new(CellKind::RnnTanh, 5, 256)),
+        (
+            "lstm proj",
+            RnnConfig::new(CellKind::Lstm, 5, 256).with_proj_size(7),
+        ),
+    ] {
+        run_case(
+            &format!("{name} B32 H256"),
+            cfg.clone(),
+            3,
+            32,
+            true,
+            None,
+            true,
+            13,
+        );
+        let lengths: Vec<usize> = (0..32).map(|b| 1 + b % 3).collect();
+        let name = format!("{name} B32 H256 lengths");
+        run_case(&name, cfg, 3, 32, false, Some(lengths), false, 14);
+    }
     let cfg = RnnConfig::new(CellKind::Lstm, 5, 256);
     run_case("lstm B32 H256", cfg.clone(), 3, 32, true, None, false, 11);
     let lengths: Vec<usize> = (0..32).map(|b| 1 + b % 3).collect();

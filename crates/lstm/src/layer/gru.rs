@@ -2,13 +2,15 @@
 //! RNN, `b_hh` is not folded into the input projection: its `n` block sits inside `r ⊙ (…)`.
 
 use super::{
-    add_output_grad, col_sum, input_projection, input_projection_backward, recurrent_weight_grad,
-    reset, row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+    add_output_grad, col_sum, for_row_blocks, input_projection, input_projection_backward,
+    recurrent_weight_grad, reset, row, row_mut, rows_mut, rows_of, state_pair, write_output,
+    BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::Acc;
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
 use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
 use crate::kernels::panel_matmul::{panel_matmul, step_flip};
+use crate::kernels::team::SharedMut;
 use crate::params::{DirParams, DirParamsMut};
 
 /// Forward over the sequence.
@@ -58,16 +60,24 @@ pub(crate) fn forward(
             d.threads,
             step_flip(s, *panel_flip),
         );
-        gru_cell_forward(
-            row_mut(gates, t, bg),
-            h_new,
-            row_mut(ghn, t, bh),
-            gh,
-            w.b_hh,
-            h_in,
-            act,
-            d.h,
+        let (g_t, h_out, ghn_t) = (
+            SharedMut::new(row_mut(gates, t, bg)),
+            SharedMut::new(h_new),
+            SharedMut::new(row_mut(ghn, t, bh)),
         );
+        let gh = &*gh;
+        for_row_blocks(d, &|r| {
+            // SAFETY: each block of rows is one member's.
+            let (g_t, h_out, ghn_t) = unsafe {
+                (
+                    rows_mut(&g_t, &r, d.g),
+                    rows_mut(&h_out, &r, d.h),
+                    rows_mut(&ghn_t, &r, d.h),
+                )
+            };
+            let (gh, h_in) = (rows_of(gh, &r, d.g), rows_of(h_in, &r, d.h));
+            gru_cell_forward(g_t, h_out, ghn_t, gh, w.b_hh, h_in, &act[r], d.h);
+        });
         write_output(y, h_new, act, t, d);
     }
     // The next pass (a streaming step's next call) goes on alternating.
@@ -114,7 +124,24 @@ pub(crate) fn backward(
             row(&tape.ghn, t, bh),
             row(&tape.h_prev, t, bh),
         );
-        gru_cell_backward(row_mut(dg, t, bg), dgh_t, dh, g_t, ghn_t, h_in, act, d.h);
+        let (dg_t, dgh_s, dh_s) = (
+            SharedMut::new(row_mut(dg, t, bg)),
+            SharedMut::new(dgh_t),
+            SharedMut::new(dh),
+        );
+        for_row_blocks(d, &|r| {
+            // SAFETY: each block of rows is one member's.
+            let (dg_t, dgh_t, dh) = unsafe {
+                (
+                    rows_mut(&dg_t, &r, d.g),
+                    rows_mut(&dgh_s, &r, d.g),
+                    rows_mut(&dh_s, &r, d.h),
+                )
+            };
+            let (g_t, ghn_t) = (rows_of(g_t, &r, d.g), rows_of(ghn_t, &r, d.h));
+            let h_in = rows_of(h_in, &r, d.h);
+            gru_cell_backward(dg_t, dgh_t, dh, g_t, ghn_t, h_in, &act[r], d.h);
+        });
         let flip = step_flip(s, false);
         panel_matmul(
             dh,

@@ -3,9 +3,9 @@
 //! `r_t = o_t ⊙ tanh(c_t)`.
 
 use super::{
-    add_output_grad, copy_active, input_projection, input_projection_backward, keep_inactive,
-    recurrent_weight_grad, reset, row, row_mut, state_after, state_pair, write_output, zero_active,
-    BwdScratch, Dims, DirTape,
+    add_output_grad, copy_active, for_row_blocks, input_projection, input_projection_backward,
+    keep_inactive, recurrent_weight_grad, reset, row, row_mut, rows_mut, rows_of, state_after,
+    state_pair, write_output, zero_active, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
 use crate::kernels::int8::{self, dequantize_add, quantize_rows, tile_i8, I8Panel, I8Panels};
@@ -659,8 +659,8 @@ fn group_block(d: &Dims) -> usize {
     ROW_GROUP.min(d.t * d.b) * PANEL
 }
 
-/// The fused forward kernel over a step's `B` rows, split between two threads when there are
-/// enough of them (the products around it already use both cores).
+/// The fused forward kernel over a step's `B` rows, split between the team when there are
+/// enough of them ([`for_row_blocks`]).
 fn cell_forward_rows(
     g: &mut [f32],
     c: &mut [f32],
@@ -669,26 +669,18 @@ fn cell_forward_rows(
     act: &[bool],
     d: &Dims,
 ) {
-    let h = d.h;
-    if split_rows(d) {
-        let m = d.b / 2;
-        let (g0, g1) = g.split_at_mut(m * 4 * h);
-        let (c0, c1) = c.split_at_mut(m * h);
-        let (r0, r1) = r.split_at_mut(m * h);
-        let (p0, p1) = c_prev.split_at(m * h);
-        let (a0, a1) = act.split_at(m);
-        rayon::join(
-            || lstm_cell_forward(g0, c0, r0, p0, a0, h),
-            || lstm_cell_forward(g1, c1, r1, p1, a1, h),
-        );
-    } else {
-        lstm_cell_forward(g, c, r, c_prev, act, h);
-    }
-}
-
-/// Whether a step's `B` rows are worth splitting between two threads.
-fn split_rows(d: &Dims) -> bool {
-    d.threads > 1 && d.b >= 8 && d.b * d.h >= 1 << 13
+    let (h, g_s, c_s, r_s) = (d.h, SharedMut::new(g), SharedMut::new(c), SharedMut::new(r));
+    for_row_blocks(d, &|rows| {
+        // SAFETY: each block of rows is one member's.
+        let (g, c, r) = unsafe {
+            (
+                rows_mut(&g_s, &rows, 4 * h),
+                rows_mut(&c_s, &rows, h),
+                rows_mut(&r_s, &rows, h),
+            )
+        };
+        lstm_cell_forward(g, c, r, rows_of(c_prev, &rows, h), &act[rows], h);
+    });
 }
 
 /// [`cell_forward_rows`]' mirror: the fused backward kernel over a step's rows.
@@ -703,23 +695,14 @@ fn cell_backward_rows(
     act: &[bool],
     d: &Dims,
 ) {
-    let h = d.h;
-    if split_rows(d) {
-        let m = d.b / 2;
-        let (dg0, dg1) = dg.split_at_mut(m * 4 * h);
-        let (dc0, dc1) = dc.split_at_mut(m * h);
-        let (dr0, dr1) = dr.split_at(m * h);
-        let (g0, g1) = g.split_at(m * 4 * h);
-        let (c0, c1) = c.split_at(m * h);
-        let (p0, p1) = c_prev.split_at(m * h);
-        let (a0, a1) = act.split_at(m);
-        rayon::join(
-            || lstm_cell_backward(dg0, dc0, dr0, g0, c0, p0, a0, h),
-            || lstm_cell_backward(dg1, dc1, dr1, g1, c1, p1, a1, h),
-        );
-    } else {
-        lstm_cell_backward(dg, dc, dr, g, c, c_prev, act, h);
-    }
+    let (h, dg_s, dc_s) = (d.h, SharedMut::new(dg), SharedMut::new(dc));
+    for_row_blocks(d, &|rows| {
+        // SAFETY: each block of rows is one member's.
+        let (dg, dc) = unsafe { (rows_mut(&dg_s, &rows, 4 * h), rows_mut(&dc_s, &rows, h)) };
+        let (dr, g) = (rows_of(dr, &rows, h), rows_of(g, &rows, 4 * h));
+        let (c, c_prev) = (rows_of(c, &rows, h), rows_of(c_prev, &rows, h));
+        lstm_cell_backward(dg, dc, dr, g, c, c_prev, &act[rows], h);
+    });
 }
 
 /// Backward over the sequence, mirroring [`forward`]; gradients accumulate (`+=`).

@@ -22,7 +22,10 @@ pub(crate) mod rnn;
 
 use crate::kernels::aligned::Aligned;
 use crate::kernels::gemm::{matmul, Acc, MatMut, MatRef};
+use crate::kernels::panel_queue::share;
+use crate::kernels::team::{SharedMut, Team};
 use crate::params::{DirParams, DirParamsMut};
+use std::ops::Range;
 
 /// Forward of one direction of one layer, for any cell type: routes to [`lstm::forward`],
 /// [`gru::forward`] or [`rnn::forward`]. `c0: [B, H]` is read by the LSTM only.
@@ -227,6 +230,45 @@ pub(crate) struct BwdScratch {
 pub(crate) fn transpose_into(dst: &mut Vec<f32>, src: &[f32], rows: usize, cols: usize) {
     resize_for_overwrite(dst, rows * cols);
     crate::params::transpose(src, rows, cols, dst);
+}
+
+/// Whether a step's `B` rows are worth splitting between the team for the pointwise cell.
+fn split_rows(d: &Dims) -> bool {
+    d.threads > 1 && d.b >= 8 && d.b * d.h >= 1 << 13
+}
+
+/// Runs `f(rows)` over a step's rows `0..B`: one contiguous block per team member when there are
+/// enough of them ([`split_rows`]; the per-step product before it has just used the team, whose
+/// members are awake), else once over all rows on the caller. Each block goes to one member.
+pub(crate) fn for_row_blocks(d: &Dims, f: &(dyn Fn(Range<usize>) + Sync)) {
+    if !split_rows(d) {
+        return f(0..d.b);
+    }
+    Team::global().run(d.threads, &|m, bar| {
+        let rows = share(d.b, m, bar.members());
+        if !rows.is_empty() {
+            f(rows);
+        }
+    });
+}
+
+/// Rows `rows` of a `[B, w]` buffer shared by [`for_row_blocks`]' members.
+///
+/// # Safety
+/// `rows` is the block [`for_row_blocks`] handed this member (blocks are disjoint), and the
+/// buffer outlives the call.
+#[allow(clippy::mut_from_ref)]
+pub(crate) unsafe fn rows_mut<'a>(
+    buf: &'a SharedMut,
+    rows: &Range<usize>,
+    w: usize,
+) -> &'a mut [f32] {
+    buf.slice_mut(rows.start * w, rows.len() * w)
+}
+
+/// Rows `rows` of a `[B, w]` buffer.
+pub(crate) fn rows_of<'a>(buf: &'a [f32], rows: &Range<usize>, w: usize) -> &'a [f32] {
+    &buf[rows.start * w..rows.end * w]
 }
 
 /// Clears and zero-fills `v` to `n` values, reusing its capacity.

@@ -1,13 +1,15 @@
 //! Elman RNN (tanh or relu), one direction over a sequence: [`forward`] and [`backward`] side by side.
 
 use super::{
-    add_output_grad, input_projection, input_projection_backward, recurrent_weight_grad, reset,
-    row, row_mut, state_pair, write_output, BwdScratch, Dims, DirTape,
+    add_output_grad, for_row_blocks, input_projection, input_projection_backward,
+    recurrent_weight_grad, reset, row, row_mut, rows_mut, rows_of, state_pair, write_output,
+    BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::Acc;
 use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
 use crate::kernels::panel_matmul::{panel_matmul, step_flip};
 use crate::kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
+use crate::kernels::team::SharedMut;
 use crate::params::{DirParams, DirParamsMut};
 
 /// Forward over the sequence.
@@ -56,7 +58,12 @@ pub(crate) fn forward(
             d.threads,
             flip,
         );
-        rnn_cell_forward(g_t, h_new, h_in, act, relu, d.h);
+        let (g_s, h_s) = (SharedMut::new(g_t), SharedMut::new(h_new));
+        for_row_blocks(d, &|r| {
+            // SAFETY: each block of rows is one member's.
+            let (g_t, h_new) = unsafe { (rows_mut(&g_s, &r, d.h), rows_mut(&h_s, &r, d.h)) };
+            rnn_cell_forward(g_t, h_new, rows_of(h_in, &r, d.h), &act[r], relu, d.h);
+        });
         write_output(y, h_new, act, t, d);
     }
     // The next pass (a streaming step's next call) goes on alternating.
@@ -97,7 +104,16 @@ pub(crate) fn backward(
         let act = row(active, t, d.b);
         add_output_grad(dh, d_y, act, t, d);
         let dg_t = row_mut(dg, t, bh);
-        rnn_cell_backward(dg_t, dh, row(&tape.gates, t, bh), act, relu, d.h);
+        let (dg_s, dh_s, g_t) = (
+            SharedMut::new(dg_t),
+            SharedMut::new(dh),
+            row(&tape.gates, t, bh),
+        );
+        for_row_blocks(d, &|r| {
+            // SAFETY: each block of rows is one member's.
+            let (dg_t, dh) = unsafe { (rows_mut(&dg_s, &r, d.h), rows_mut(&dh_s, &r, d.h)) };
+            rnn_cell_backward(dg_t, dh, rows_of(g_t, &r, d.h), &act[r], relu, d.h);
+        });
         let flip = step_flip(s, false);
         panel_matmul(
             dh,
