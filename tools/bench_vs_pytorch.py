@@ -21,8 +21,9 @@ Configurations (T = 100, F = H, LSTM):
   i8         opt-in 8-bit weights (ours: Stack::set_inference_weights(I8); PyTorch: quantize_dynamic with
              dtype=torch.qint8, its int8 LSTM): the f16 rows' configurations plus B = 1 with two layers at
              H in {512, 1024} and B = 64 H = 512; not in the geometric mean (`--only i8`)
-  gru        the GRU beside it (ours: CellKind::Gru; PyTorch: torch.nn.GRU), inference, one layer,
-             B in {1, 64}, H in {256, 512, 1024}; not in the geometric mean (`--only gru`)
+  gru        the GRU beside it (ours: CellKind::Gru; PyTorch: torch.nn.GRU): inference, one layer,
+             B in {1, 64}, H in {256, 512, 1024}, and the streaming step at H in {128, 256, 512}; not in
+             the geometric mean (`--only gru`)
 Also prints our achieved GFLOP/s and the fraction of the SGEMM peak measured in the same run with the
 same GEMM crate (the input-projection shape 6400 x H x 4H).
 """
@@ -91,10 +92,10 @@ def torch_train(T, B, H, L, reps):
     return torch_time(f, reps)
 
 
-def torch_step(H, reps, prec=None):
-    m = quantized(torch.nn.LSTM(H, H), prec)
+def torch_step(H, reps, prec=None, cell="lstm"):
+    m = quantized({"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](H, H), prec)
     x = torch.randn(1, 1, H)
-    state = (torch.zeros(1, 1, H), torch.zeros(1, 1, H))
+    state = (torch.zeros(1, 1, H), torch.zeros(1, 1, H)) if cell == "lstm" else torch.zeros(1, 1, H)
 
     def f():
         nonlocal state
@@ -166,6 +167,8 @@ def main():
             compare(f"{prec} infer B={B} H={H} L={L}", ("infer", T, B, H, L, a.reps, th, "lstm", prec), lambda: torch_infer(T, B, H, L, a.reps, prec), a.rounds, rows)
     for B, H in [(1, 512)] if a.quick else [(B, H) for B in (1, 64) for H in (256, 512, 1024)]:
         compare(f"gru infer B={B} H={H} L=1", ("infer", T, B, H, 1, a.reps, th, "gru"), lambda: torch_infer(T, B, H, 1, a.reps, cell="gru"), a.rounds, rows)
+    for H in ((256,) if a.quick else (128, 256, 512)):
+        compare(f"gru step B=1 H={H}", ("step", H, a.reps * 4, th, "f32", "gru"), lambda: torch_step(H, a.reps * 4, cell="gru"), a.rounds, rows)
     inf = [r for r in rows if r[0].startswith("infer")]
     if inf:
         gm = statistics.geometric_mean([r[3] for r in inf])

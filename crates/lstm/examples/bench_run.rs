@@ -4,10 +4,11 @@
 //! ```text
 //! bench_run infer T B H LAYERS REPS THREADS [CELL] [PREC]  forward over a sequence (F = H)
 //! bench_run train T B H LAYERS REPS THREADS [CELL]   forward + backward (MSE on the outputs) + Adam
-//! bench_run step  H REPS THREADS [PREC]         one streaming step, B = 1 (REPS steps per sample)
+//! bench_run step  H REPS THREADS [PREC] [CELL]  one streaming step, B = 1 (REPS steps per sample)
 //! bench_run gemm  M K N REPS THREADS            SGEMM of the same crate, for the peak figure
 //! ```
-//! `CELL`: `lstm` (default), `gru` or `rnn` (tanh); GFLOP/s count LSTM products either way.
+//! `CELL`: `lstm` (default), `gru` or `rnn` (tanh); GFLOP/s count the cell's products (4H, 3H or
+//! H gate columns).
 //! `PREC`: `f32` (default), `f16` (the LSTM's inference weights rounded to f16) or `i8` (8-bit
 //! weights and activations), `Stack::set_inference_weights`.
 //! Output: `{"median_s": …, "min_s": …, "gflops": …, "peak_rss_kb": …}` (seconds per call).
@@ -48,6 +49,25 @@ fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
     (t[t.len() / 2], t[0])
 }
 
+/// The cell argument at `i` (default LSTM).
+fn cell_arg(a: &[String], i: usize) -> CellKind {
+    match a.get(i).map(String::as_str) {
+        None | Some("lstm") => CellKind::Lstm,
+        Some("gru") => CellKind::Gru,
+        Some("rnn") => CellKind::RnnTanh,
+        Some(other) => panic!("unknown cell {other}: lstm, gru or rnn"),
+    }
+}
+
+/// Gate columns per hidden unit: 4 (LSTM), 3 (GRU), 1 (RNN).
+fn gates(cell: CellKind) -> usize {
+    match cell {
+        CellKind::Lstm => 4,
+        CellKind::Gru => 3,
+        _ => 1,
+    }
+}
+
 /// The weight precision argument at `i` (default f32).
 fn precision(a: &[String], i: usize) -> WeightPrecision {
     match a.get(i).map(String::as_str) {
@@ -69,12 +89,7 @@ fn main() {
         Some("infer") | Some("train") => {
             let train = a[0] == "train";
             let (t, b, h, layers, reps, threads) = (n(1), n(2), n(3), n(4), n(5), n(6));
-            let cell = match a.get(7).map(String::as_str) {
-                None | Some("lstm") => CellKind::Lstm,
-                Some("gru") => CellKind::Gru,
-                Some("rnn") => CellKind::RnnTanh,
-                Some(other) => panic!("unknown cell {other}: lstm, gru or rnn"),
-            };
+            let cell = cell_arg(&a, 7);
             let mut stack = Stack::new(RnnConfig::new(cell, h, h).with_num_layers(layers), 0)
                 .unwrap()
                 .with_threads(threads);
@@ -94,12 +109,7 @@ fn main() {
                 .with_threads(threads);
             // FLOPs of the forward products: T·B·(F+H)·G·2 per layer (G = 4H LSTM, 3H GRU,
             // H RNN); training ≈ 3× that.
-            let gates = match cell {
-                CellKind::Lstm => 4,
-                CellKind::Gru => 3,
-                _ => 1,
-            };
-            let fwd = (t * b * 2 * h * gates * h * 2 * layers) as f64;
+            let fwd = (t * b * 2 * h * gates(cell) * h * 2 * layers) as f64;
             let (m, mn) = time(reps, || {
                 let out = stack.forward(&x, None, None, &mut tape).unwrap();
                 if train {
@@ -122,8 +132,8 @@ fn main() {
             (m, mn, if train { 3.0 * fwd } else { fwd })
         }
         Some("step") => {
-            let (h, reps, threads) = (n(1), n(2), n(3));
-            let mut stack = Stack::new(RnnConfig::new(CellKind::Lstm, h, h), 0)
+            let (h, reps, threads, cell) = (n(1), n(2), n(3), cell_arg(&a, 5));
+            let mut stack = Stack::new(RnnConfig::new(cell, h, h), 0)
                 .unwrap()
                 .with_threads(threads);
             stack.set_inference_weights(precision(&a, 4)).unwrap();
@@ -135,7 +145,7 @@ fn main() {
                     std::hint::black_box(stack.step(&x, &mut state, &mut scratch).unwrap()[0]);
                 }
             });
-            (m / 100.0, mn / 100.0, (2 * h * 4 * h * 2) as f64)
+            (m / 100.0, mn / 100.0, (2 * h * gates(cell) * h * 2) as f64)
         }
         Some("gemm") => {
             let (m, k, nn, reps, threads) = (n(1), n(2), n(3), n(4), n(5));
