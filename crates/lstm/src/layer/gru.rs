@@ -34,6 +34,7 @@ pub(crate) fn forward(
         ghn,
         gh,
         packed_hh,
+        packed_ih,
         panel_flip,
         ..
     } = tape;
@@ -42,7 +43,7 @@ pub(crate) fn forward(
     reset(h_last, bh);
     reset(ghn, d.t * bh);
     reset(gh, bg);
-    input_projection(gates, x, w, false, d);
+    input_projection(gates, x, w, false, Some(packed_ih), *panel_flip, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
     let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h, d.g));
     for (s, (t, next)) in d.steps().enumerate() {

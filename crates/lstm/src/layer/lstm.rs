@@ -56,6 +56,7 @@ pub(crate) fn forward(
         sums,
         packed_hh,
         packed_hr,
+        packed_ih,
         quant,
         panel_flip,
         ..
@@ -88,7 +89,8 @@ pub(crate) fn forward(
                     },
                     ..*w
                 };
-                input_projection(gates, x, &w_in, true, d);
+                // (The GEMM crate, always: `w_in` may hold the f16-rounded weights.)
+                input_projection(gates, x, &w_in, true, None, false, d);
             }
         }
         let st = States {
@@ -114,7 +116,7 @@ pub(crate) fn forward(
         return;
     };
     // With a projection: one product per step over the packed matrices, then the cell.
-    input_projection(gates, x, w, true, d);
+    input_projection(gates, x, w, true, Some(packed_ih), *panel_flip, d);
     let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h_out, d.g));
     let w_hr = packed_hr.get(d.version, |p| pack_col_panels(p, w_hr, d.h, d.h_out));
     for (s, (t, next)) in d.steps().enumerate() {

@@ -32,13 +32,14 @@ pub(crate) fn forward(
         h_prev,
         h_last,
         packed_hh,
+        packed_ih,
         panel_flip,
         ..
     } = tape;
     gates.resize(d.t * bh);
     h_prev.resize(d.t * bh);
     reset(h_last, bh);
-    input_projection(gates, x, w, true, d);
+    input_projection(gates, x, w, true, Some(packed_ih), *panel_flip, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
     let w_hh = packed_hh.get(d.version, |p| pack_col_panels(p, w.w_hh, d.h, d.g));
     for (s, (t, next)) in d.steps().enumerate() {
