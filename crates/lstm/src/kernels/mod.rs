@@ -137,12 +137,13 @@ pub mod tuning {
     /// waking the pool outweighs the split (measured order of magnitude on 2 cores).
     pub const PAR_MIN_MACS: usize = 1 << 21;
 
-    /// A per-step product whose packed matrix holds at least this many f32 values (1 MiB, half
-    /// a core's L2 here) runs on the team however few its multiply-adds: each member keeps its
-    /// share of the matrix in its own L2 from step to step. Measured on B = 1 steps: GRU
-    /// H = 512 (3 MiB) 2.8× faster on two threads; GRU H = 256 (0.75 MiB) and GRU B = 16
-    /// H = 128 ran slower on two.
-    pub const TEAM_MIN_WEIGHTS: usize = 1 << 18;
+    /// A per-step product whose packed matrix holds at least this many f32 values (512 KiB, a
+    /// quarter of a core's L2 here) runs on the team however few its multiply-adds: each member
+    /// keeps its share of the matrix in its own L2 from step to step. Measured on B = 1: GRU
+    /// H = 512 (3 MiB) 2.8× faster on two threads over a sequence; a GRU streaming step at
+    /// H = 256 (two 0.75 MiB products) 1.40× (18 → 12 µs), the same sequence even; GRU H = 128
+    /// (192 KiB) and B = 16 H = 128 ran slower on two.
+    pub const TEAM_MIN_WEIGHTS: usize = 1 << 17;
 
     /// f16 weights ([`crate::WeightPrecision::F16`]) stay packed as f16 only when each thread's
     /// share of them in f32 would exceed this many bytes (it would not stay in that core's L2);

@@ -3,9 +3,9 @@
 //! [`pack_col_panels_t`](super::packed::pack_col_panels_t) for a transpose). The time loops
 //! that do not run fused (GRU, RNN, the LSTM with a projection) call it every step instead of
 //! the GEMM crate, which re-packs the matrix and allocates on every call. The team shares the
-//! panels out when the product is large enough, through a [`PanelQueue`]: each member starts
-//! on its own share, so its weights stay in its cache from call to call, and callers alternate
-//! the direction by step (`flip`); nothing is allocated.
+//! panels out when the product is large enough, through a `PanelQueue` (`panel_queue.rs`): each
+//! member starts on its own share, so its weights stay in its cache from call to call, and
+//! callers alternate the direction by step (`flip`); nothing is allocated.
 
 use super::gemm::Acc;
 use super::packed::{col_panels, panel, tile, MAX_ROWS, PANEL};
@@ -49,8 +49,8 @@ pub fn panel_matmul(
         "panel_matmul: dst holds fewer than {rows} rows of {n}"
     );
     // Below the GEMM crate's threshold a team job costs more than the second core saves
-    // (measured on GRU and RNN steps), unless `W` is too large to stay in one core's L2: then
-    // each member keeps its share in its own (GRU B = 1 H = 512: 2.8× faster on two).
+    // (measured on GRU and RNN steps), unless `W` is large ([`TEAM_MIN_WEIGHTS`]): then each
+    // member keeps its share of it in its own L2 from step to step.
     let members = if threads > 1 && (rows * k * n >= PAR_MIN_MACS || k * n >= TEAM_MIN_WEIGHTS) {
         threads.min(np)
     } else {
