@@ -16,7 +16,7 @@ use super::tuning::{PAR_MIN_MACS, TEAM_MIN_WEIGHTS};
 /// `dst (+)= a · W`: `a: [rows, k]` row-major; `w`: `W: [k, n]` packed in column panels;
 /// `dst: [rows, n]` with rows `ldd` apart (`ldd ≥ n`). `threads`: most team members to use.
 /// `flip`: each member walks its share of the panels backwards; a time loop passes it
-/// alternating by step ([`step_flip`]), so that a share larger than the cache starts on the
+/// alternating by step ([`step_flip`](super::panel_queue::step_flip)), so that a share larger than the cache starts on the
 /// panels the previous step left cached. The result does not depend on it.
 #[allow(clippy::too_many_arguments)]
 pub fn panel_matmul(
@@ -58,59 +58,31 @@ pub fn panel_matmul(
     };
     let queue = PanelQueue::new(np, flip);
     let out = SharedMut::new(dst);
-    Team::global().run(members, &|m, bar| {
-        queue.for_each(0, m, bar.members(), |p| {
-            // SAFETY: the queue hands each panel to one member; `dst` was checked above.
-            unsafe { panel_product(out, ldd, a, rows, k, w, n, acc, p) }
+    Team::global().run(members, &|member, bar| {
+        queue.for_each(0, member, bar.members(), |p| {
+            let (c0, valid) = (p * PANEL, PANEL.min(n - p * PANEL));
+            let pan = panel(w, p, k);
+            let mut buf = [0.0f32; MAX_ROWS * PANEL];
+            for r0 in (0..rows).step_by(MAX_ROWS) {
+                let m = MAX_ROWS.min(rows - r0);
+                let add = acc == Acc::Add;
+                if add {
+                    for r in 0..m {
+                        // SAFETY: panel p's columns of dst are this member's alone (the queue
+                        // hands each panel to one member); in bounds by the assert above.
+                        let d = unsafe { out.slice((r0 + r) * ldd + c0, valid) };
+                        buf[r * PANEL..r * PANEL + valid].copy_from_slice(d);
+                    }
+                }
+                tile(&mut buf, &a[r0 * k..], k, k, pan, m, add);
+                for r in 0..m {
+                    // SAFETY: as above.
+                    let d = unsafe { out.slice_mut((r0 + r) * ldd + c0, valid) };
+                    d.copy_from_slice(&buf[r * PANEL..r * PANEL + valid]);
+                }
+            }
         })
     });
-}
-
-/// `dst`'s columns of panel `p` (+)= `a · W`'s: one member's part of [`panel_matmul`].
-///
-/// # Safety
-/// `out` holds `dst` as [`panel_matmul`] checked it, and no one else touches panel `p`'s
-/// columns of it during the call.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-unsafe fn panel_product(
-    out: SharedMut,
-    ldd: usize,
-    a: &[f32],
-    rows: usize,
-    k: usize,
-    w: &[f32],
-    n: usize,
-    acc: Acc,
-    p: usize,
-) {
-    let (c0, valid) = (p * PANEL, PANEL.min(n - p * PANEL));
-    let pan = panel(w, p, k);
-    let mut buf = [0.0f32; MAX_ROWS * PANEL];
-    for r0 in (0..rows).step_by(MAX_ROWS) {
-        let m = MAX_ROWS.min(rows - r0);
-        let add = acc == Acc::Add;
-        if add {
-            for r in 0..m {
-                // SAFETY: panel p's columns of dst are this member's alone (each panel is
-                // claimed once); in bounds by panel_matmul's asserts.
-                let d = unsafe { out.slice((r0 + r) * ldd + c0, valid) };
-                buf[r * PANEL..r * PANEL + valid].copy_from_slice(d);
-            }
-        }
-        tile(&mut buf, &a[r0 * k..], k, k, pan, m, add);
-        for r in 0..m {
-            // SAFETY: as above.
-            let d = unsafe { out.slice_mut((r0 + r) * ldd + c0, valid) };
-            d.copy_from_slice(&buf[r * PANEL..r * PANEL + valid]);
-        }
-    }
-}
-
-/// The `flip` for step `s` of a time loop (counted in the order the loop runs them) whose first
-/// step is flipped if `first`: steps alternate.
-pub fn step_flip(s: usize, first: bool) -> bool {
-    (s % 2 == 1) != first
 }
 
 #[cfg(test)]

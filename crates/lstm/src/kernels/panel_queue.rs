@@ -14,6 +14,12 @@ pub(crate) fn share(panels: usize, m: usize, n: usize) -> std::ops::Range<usize>
     panels * m / n..panels * (m + 1) / n
 }
 
+/// Whether step `s` of a time loop (counted in the order the loop runs them) walks the shares
+/// backwards, when its first step does if `first`: the direction alternates by step.
+pub fn step_flip(s: usize, first: bool) -> bool {
+    (s % 2 == 1) != first
+}
+
 /// Most members a queue balances between (larger teams use this many).
 const MAX_MEMBERS: usize = 16;
 
@@ -73,7 +79,7 @@ impl PanelQueue {
         let cur = &self.next[s % 2];
         // Odd steps walk each share backwards: a share larger than the cache then starts where
         // the last step ended, on the panels still cached, instead of on those evicted first.
-        let backwards = (s % 2 == 1) != self.flip;
+        let backwards = step_flip(s, self.flip);
         for o in (0..n).map(|k| (m + k) % n) {
             let Range { start, end } = share(self.panels, o, n);
             loop {

@@ -9,7 +9,8 @@ use super::{
 use crate::kernels::gemm::Acc;
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
 use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
-use crate::kernels::panel_matmul::{panel_matmul, step_flip};
+use crate::kernels::panel_matmul::panel_matmul;
+use crate::kernels::panel_queue::step_flip;
 use crate::kernels::team::SharedMut;
 use crate::params::{DirParams, DirParamsMut};
 

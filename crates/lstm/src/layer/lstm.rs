@@ -17,8 +17,8 @@ use crate::kernels::packed::{
     col_panels, gate_panels, pack_col_panels, pack_col_panels_t, pack_gate_panels, panel,
     round_f16, tile, tile_cached, to_f16, Aligned, PanelWeight, LANES, MAX_ROWS, PANEL,
 };
-use crate::kernels::panel_matmul::{panel_matmul, step_flip};
-use crate::kernels::panel_queue::{share, PanelQueue};
+use crate::kernels::panel_matmul::panel_matmul;
+use crate::kernels::panel_queue::{share, step_flip, PanelQueue};
 use crate::kernels::team::{SharedMut, Team};
 use crate::kernels::tuning::F16_PANELS_ABOVE;
 use crate::params::{DirParams, DirParamsMut};

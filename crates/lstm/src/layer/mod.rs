@@ -3,7 +3,8 @@
 //!
 //! The structure of every cell (GRU, RNN, the LSTM with a projection; the LSTM without one runs
 //! the fused team loops of `lstm.rs`, which compute the same sums per panel of hidden units):
-//! 1. `gates[T·B, G] = X[T·B, In] · W_ih + bias` — one GEMM for all steps;
+//! 1. `gates[T·B, G] = X[T·B, In] · W_ih + bias` — one GEMM for all steps (at most 8 rows, as
+//!    in a streaming step: one `panel_matmul` over `W_ih` packed in the tape);
 //! 2. each step `t` (in processing order: `0..T`, or `T−1..0` for the reverse direction):
 //!    `gates_t += h_{prev}[B, H_out] · W_hh` (one product over `W_hh` packed once in column
 //!    panels, `panel_matmul`), then one fused pointwise pass;

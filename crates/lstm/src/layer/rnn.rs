@@ -7,7 +7,8 @@ use super::{
 };
 use crate::kernels::gemm::Acc;
 use crate::kernels::packed::{pack_col_panels, pack_col_panels_t};
-use crate::kernels::panel_matmul::{panel_matmul, step_flip};
+use crate::kernels::panel_matmul::panel_matmul;
+use crate::kernels::panel_queue::step_flip;
 use crate::kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
 use crate::kernels::team::SharedMut;
 use crate::params::{DirParams, DirParamsMut};
