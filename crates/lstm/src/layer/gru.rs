@@ -3,8 +3,8 @@
 
 use super::{
     add_output_grad, col_sum, for_row_blocks, input_projection, input_projection_backward,
-    recurrent_weight_grad, reset, row, row_mut, rows_mut, rows_of, state_pair, write_output,
-    BwdScratch, Dims, DirTape,
+    recurrent_weight_grad, reset, resize_for_overwrite, row, row_mut, rows_mut, rows_of,
+    state_pair, write_output, BwdScratch, Dims, DirTape,
 };
 use crate::kernels::gemm::Acc;
 use crate::kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
@@ -42,7 +42,9 @@ pub(crate) fn forward(
     gates.resize(d.t * bg);
     h_prev.resize(d.t * bh);
     reset(h_last, bh);
-    reset(ghn, d.t * bh);
+    // `ĝ_n` is kept for backward only: a pass without grad writes every step's into one row.
+    // Rows past their sequence's length are not written, and backward reads none of them.
+    resize_for_overwrite(ghn, if d.record { d.t * bh } else { bh });
     reset(gh, bg);
     input_projection(gates, x, w, false, Some(packed_ih), *panel_flip, d);
     row_mut(h_prev, d.first(), bh).copy_from_slice(h0);
@@ -65,7 +67,7 @@ pub(crate) fn forward(
         let (g_t, h_out, ghn_t) = (
             SharedMut::new(row_mut(gates, t, bg)),
             SharedMut::new(h_new),
-            SharedMut::new(row_mut(ghn, t, bh)),
+            SharedMut::new(row_mut(ghn, if d.record { t } else { 0 }, bh)),
         );
         let gh = &*gh;
         for_row_blocks(d, &|r| {

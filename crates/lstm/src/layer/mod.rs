@@ -159,7 +159,8 @@ pub(crate) struct DirTape {
     pub c_last: Vec<f32>,
     /// `[T, B, H]` `o ⊙ tanh(c)` before the projection (LSTM with P > 0).
     pub r: Vec<f32>,
-    /// `[T, B, H]` `ĝ_n = (h·W_hh + b_hh)_n` (GRU).
+    /// `[T, B, H]` `ĝ_n = (h·W_hh + b_hh)_n` (GRU); one row `[B, H]`, overwritten each step, in
+    /// a pass that does not record ([`Dims::record`]).
     pub ghn: Vec<f32>,
     /// `[B, 3H]` per-step hidden product (GRU forward scratch).
     pub gh: Vec<f32>,
