@@ -25,7 +25,8 @@ Configurations (T = 100, F = H, LSTM):
              B in {1, 64}, H in {256, 512, 1024}, and the streaming step at H in {128, 256, 512}; not in
              the geometric mean (`--only gru`)
 Also prints our achieved GFLOP/s and the fraction of the SGEMM peak measured in the same run with the
-same GEMM crate (the input-projection shape 6400 x H x 4H).
+same GEMM crate (the input-projection shape 6400 x H x 4H), and per row the lowest and highest of the
+per-round ratios ("rounds a-b"): on a shared machine a single round's ratio can stray far from the median.
 """
 import argparse
 import json
@@ -128,7 +129,11 @@ def compare(name, ours_args, torch_fn, rounds, out_rows):
         o.append(r["median_s"])
     mo, mp = statistics.median(o), statistics.median(p)
     out_rows.append((name, mp, mo, mp / mo, r.get("gflops", 0.0)))
-    print(f"{name:<34} torch {mp * 1e3:10.3f} ms   ours {mo * 1e3:10.3f} ms   ratio {mp / mo:6.2f}x   ours {r.get('gflops', 0):7.1f} GFLOP/s", flush=True)
+    # The spread of the per-round ratios (PyTorch's round i over ours): how far one round's
+    # ratio strays on this machine, next to the ratio of the medians.
+    per_round = [x / y for x, y in zip(p, o)]
+    print(f"{name:<34} torch {mp * 1e3:10.3f} ms   ours {mo * 1e3:10.3f} ms   ratio {mp / mo:6.2f}x   ours {r.get('gflops', 0):7.1f} GFLOP/s"
+          f"   rounds {min(per_round):.2f}-{max(per_round):.2f}x", flush=True)
 
 
 def main():

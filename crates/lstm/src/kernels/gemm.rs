@@ -1,6 +1,10 @@
 //! Safe, strided matrix views and one product, `dst (+)= a · b`, over the `gemm` crate.
-//! Transposes are free (swapped strides), so `x · Wᵀ` and `Xᵀ · dG` need no copies.
+//! Transposes are free (swapped strides), so `x · Wᵀ` and `Xᵀ · dG` need no copies. A product
+//! large enough for several threads is cut into one block per member of the crate's own
+//! [`Team`], each a one-thread product of the GEMM crate; the GEMM crate's rayon pool is not
+//! built (`default-features = false` without `rayon`).
 
+use super::team::Team;
 use super::tuning::PAR_MIN_MACS;
 
 /// A read-only strided matrix view: element `(r, c)` is `data[r * rs + c * cs]`.
@@ -153,36 +157,81 @@ pub fn matmul(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, acc: Acc, threads: 
         );
         return;
     }
-    let par = if threads > 1 && m * n * k >= PAR_MIN_MACS {
-        gemm::Parallelism::Rayon(threads)
+    let members = if threads > 1 && m * n * k >= PAR_MIN_MACS {
+        threads.min(Team::global().capacity())
     } else {
-        gemm::Parallelism::None
+        1
     };
-    // SAFETY: the constructors checked that every (r, c) of each view, r < rows, c < cols, lies
-    // inside its slice; `dst` is borrowed mutably so it cannot alias `a` or `b`; the shapes agree
-    // (asserted above). `gemm` reads/writes only those elements.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.data.as_mut_ptr(),
-            dst.cs as isize,
-            dst.rs as isize,
-            acc == Acc::Add,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
+    let (d_ptr, a_ptr, b_ptr) = (
+        SendPtr(dst.data.as_mut_ptr()),
+        SendPtr(a.data.as_ptr() as *mut f32),
+        SendPtr(b.data.as_ptr() as *mut f32),
+    );
+    // One GEMM-crate product per member, on the crate's own team (not the GEMM crate's rayon
+    // pool: two pools on the same cores made each wait on the other's spinning threads, and
+    // rayon's workers do not follow the caller's subnormal flushing). The longer of `m` and `n`
+    // is cut in one block per member (columns in multiples of 16, a vector), so each member
+    // packs its own part of one operand and the whole of the other.
+    let by_rows = m >= n;
+    Team::global().run(members, &|member, bar| {
+        let nm = bar.members();
+        let cut = |len: usize, unit: usize| {
+            let units = len.div_ceil(unit);
+            let at = |j: usize| (units * j / nm * unit).min(len);
+            (at(member), at(member + 1))
+        };
+        let (r0, r1, c0, c1) = if by_rows {
+            let (r0, r1) = cut(m, 1);
+            (r0, r1, 0, n)
+        } else {
+            let (c0, c1) = cut(n, 16);
+            (0, m, c0, c1)
+        };
+        if r0 == r1 || c0 == c1 {
+            return;
+        }
+        // SAFETY: the constructors checked that every (r, c) of each view, r < rows, c < cols,
+        // lies inside its slice; `dst` is borrowed mutably so it cannot alias `a` or `b`; the
+        // shapes agree (asserted above). Each member reads and writes only the elements of its
+        // own block `[r0, r1) × [c0, c1)` of `dst` (the blocks are disjoint), and reads `a`'s
+        // rows `r0..r1` and `b`'s columns `c0..c1`.
+        unsafe {
+            gemm::gemm(
+                r1 - r0,
+                c1 - c0,
+                k,
+                d_ptr.get().add(r0 * dst.rs + c0 * dst.cs),
+                dst.cs as isize,
+                dst.rs as isize,
+                acc == Acc::Add,
+                a_ptr.get().add(r0 * a.rs).cast_const(),
+                a.cs as isize,
+                a.rs as isize,
+                b_ptr.get().add(c0 * b.cs).cast_const(),
+                b.cs as isize,
+                b.rs as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
+}
+
+/// A raw pointer the team's members may share (each touches its own part; see `matmul`).
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only in `matmul`, whose members access disjoint blocks through it.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the whole `SendPtr`, not its field).
+    fn get(self) -> *mut f32 {
+        self.0
     }
 }
 
@@ -222,6 +271,10 @@ mod tests {
             (33, 7, 13),
             (13, 257, 7),
             (257, 33, 13),
+            // Above the team threshold (2²¹ multiply-adds): cut by columns (m < n, and n not a
+            // multiple of 16) and by rows (m ≥ n).
+            (130, 129, 131),
+            (131, 129, 130),
         ] {
             for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
                 let a_data = fill(m * k, 1);
@@ -236,17 +289,26 @@ mod tests {
                 } else {
                     MatRef::new(&b_data, k, n)
                 };
-                for acc in [Acc::Overwrite, Acc::Add] {
+                for (acc, threads) in [Acc::Overwrite, Acc::Add]
+                    .into_iter()
+                    .flat_map(|acc| [1, 2, 3].map(|t| (acc, t)))
+                {
                     // dst is a column block of a wider matrix: row stride n + 3.
-                    let mut fast = fill(m * (n + 3), 3);
-                    let mut slow = fast.clone();
-                    matmul(MatMut::strided(&mut fast, m, n, n + 3), a, b, acc, 2);
+                    let init = fill(m * (n + 3), 3);
+                    let mut fast = init.clone();
+                    let mut slow = init.clone();
+                    matmul(MatMut::strided(&mut fast, m, n, n + 3), a, b, acc, threads);
                     matmul_ref(MatMut::strided(&mut slow, m, n, n + 3), a, b, acc);
                     for (i, (x, y)) in fast.iter().zip(&slow).enumerate() {
-                        assert!(
-                            (x - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f32).sqrt(),
-                            "m={m} k={k} n={n} ta={ta} tb={tb} {acc:?}: index {i}: expected {y}, got {x}"
-                        );
+                        let what = format!("m={m} k={k} n={n} ta={ta} tb={tb} {acc:?} threads={threads}: index {i}");
+                        if i % (n + 3) >= n {
+                            assert_eq!(x.to_bits(), init[i].to_bits(), "{what}: padding written");
+                        } else {
+                            assert!(
+                                (x - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f32).sqrt(),
+                                "{what}: expected {y}, got {x}"
+                            );
+                        }
                     }
                 }
             }
