@@ -6,6 +6,7 @@
 //! bench_run train T B H LAYERS REPS THREADS [CELL]   forward + backward (MSE on the outputs) + Adam
 //! bench_run step  H REPS THREADS [PREC] [CELL]  one streaming step, B = 1 (REPS steps per sample)
 //! bench_run gemm  M K N REPS THREADS            SGEMM of the same crate, for the peak figure
+//! bench_run atb   M R N REPS THREADS            a weight gradient's product, dW[M, N] += Xᵀ·D over R rows
 //! ```
 //! `CELL`: `lstm` (default), `gru` or `rnn` (tanh); GFLOP/s count the cell's products (4H, 3H or
 //! H gate columns).
@@ -162,7 +163,23 @@ fn main() {
             });
             (md, mn, (2 * m * k * nn) as f64)
         }
-        _ => panic!("usage: bench_run infer|train|step|gemm …; see the module docs"),
+        Some("atb") => {
+            // A weight gradient's product: `dW[M, N] += Xᵀ·D` over R rows (X [R, M], D [R, N]).
+            let (m, r, nn, reps, threads) = (n(1), n(2), n(3), n(4), n(5));
+            let (x, d) = (vals(r * m), vals(r * nn));
+            let mut y = vec![0.0f32; m * nn];
+            let (md, mn) = time(reps, || {
+                matmul(
+                    MatMut::new(&mut y, m, nn),
+                    MatRef::new(&x, r, m).t(),
+                    MatRef::new(&d, r, nn),
+                    Acc::Add,
+                    threads,
+                )
+            });
+            (md, mn, (2 * m * r * nn) as f64)
+        }
+        _ => panic!("usage: bench_run infer|train|step|gemm|atb …; see the module docs"),
     };
     println!(
         "{{\"median_s\": {median:.9}, \"min_s\": {min:.9}, \"gflops\": {:.2}, \"peak_rss_kb\": {}}}",
