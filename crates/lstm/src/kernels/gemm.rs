@@ -4,7 +4,7 @@
 //! [`Team`], each a one-thread product of the GEMM crate; the GEMM crate's rayon pool is not
 //! built (`default-features = false` without `rayon`).
 
-use super::team::Team;
+use super::team::{SharedMut, Team};
 use super::tuning::PAR_MIN_MACS;
 
 /// A read-only strided matrix view: element `(r, c)` is `data[r * rs + c * cs]`.
@@ -162,11 +162,8 @@ pub fn matmul(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, acc: Acc, threads: 
     } else {
         1
     };
-    let (d_ptr, a_ptr, b_ptr) = (
-        SendPtr(dst.data.as_mut_ptr()),
-        SendPtr(a.data.as_ptr() as *mut f32),
-        SendPtr(b.data.as_ptr() as *mut f32),
-    );
+    let (d_rs, d_cs) = (dst.rs, dst.cs);
+    let out = SharedMut::new(dst.data);
     // One GEMM-crate product per member, on the crate's own team (not the GEMM crate's rayon
     // pool: two pools on the same cores made each wait on the other's spinning threads, and
     // rayon's workers do not follow the caller's subnormal flushing). The longer of `m` and `n`
@@ -193,21 +190,21 @@ pub fn matmul(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, acc: Acc, threads: 
         // SAFETY: the constructors checked that every (r, c) of each view, r < rows, c < cols,
         // lies inside its slice; `dst` is borrowed mutably so it cannot alias `a` or `b`; the
         // shapes agree (asserted above). Each member reads and writes only the elements of its
-        // own block `[r0, r1) × [c0, c1)` of `dst` (the blocks are disjoint), and reads `a`'s
-        // rows `r0..r1` and `b`'s columns `c0..c1`.
+        // own block `[r0, r1) × [c0, c1)` of `dst` (the blocks are disjoint, as `SharedMut`
+        // requires), and reads `a`'s rows `r0..r1` and `b`'s columns `c0..c1`.
         unsafe {
             gemm::gemm(
                 r1 - r0,
                 c1 - c0,
                 k,
-                d_ptr.get().add(r0 * dst.rs + c0 * dst.cs),
-                dst.cs as isize,
-                dst.rs as isize,
+                out.ptr_at(r0 * d_rs + c0 * d_cs),
+                d_cs as isize,
+                d_rs as isize,
                 acc == Acc::Add,
-                a_ptr.get().add(r0 * a.rs).cast_const(),
+                a.data.as_ptr().add(r0 * a.rs),
                 a.cs as isize,
                 a.rs as isize,
-                b_ptr.get().add(c0 * b.cs).cast_const(),
+                b.data.as_ptr().add(c0 * b.cs),
                 b.cs as isize,
                 b.rs as isize,
                 1.0f32,
@@ -219,20 +216,6 @@ pub fn matmul(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, acc: Acc, threads: 
             );
         }
     });
-}
-
-/// A raw pointer the team's members may share (each touches its own part; see `matmul`).
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only in `matmul`, whose members access disjoint blocks through it.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so closures capture the whole `SendPtr`, not its field).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// Plain reference of [`matmul`]: triple loop, f64 accumulation.
