@@ -43,13 +43,21 @@ fn main() {
     }
 }
 
-/// The packed tile alone, cache-hot: GFLOP/s of one core at K = 256 and K = 1024.
+/// The packed tile alone, cache-hot: GFLOP/s of one core from K = 64 (the panel in L1) to
+/// K = 1024 (in L2). The panel sits on a cache line, as packed panels do: from a `Vec` (16 bytes
+/// past one) the tile read 118 GFLOP/s where it reads 160 aligned.
 #[allow(dead_code)]
 fn tile_probe() {
-    use lstm::kernels::packed::{tile, MAX_ROWS, PANEL};
-    for k in [256usize, 1024] {
+    use lstm::kernels::packed::{tile, Aligned, MAX_ROWS, PANEL};
+    for k in [64usize, 128, 256, 1024] {
         let a: Vec<f32> = (0..MAX_ROWS * k).map(|i| (i % 7) as f32 * 0.1).collect();
-        let p: Vec<f32> = (0..k * PANEL).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut p = Aligned::default();
+        p.fill_from(
+            &(0..k * PANEL)
+                .map(|i| (i % 5) as f32 * 0.1)
+                .collect::<Vec<f32>>(),
+            |v| v,
+        );
         let mut out = vec![0.0f32; MAX_ROWS * PANEL];
         let reps = 20000;
         let t = Instant::now();
