@@ -23,6 +23,8 @@ use crate::layer::{self, reset, BwdScratch, Dims, DirTape};
 use crate::params::ParamLayout;
 use crate::tensor::Tensor;
 
+mod wavefront;
+
 /// A recurrent stack with its parameters (one block, internal layouts; see [`crate::params`]).
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -479,7 +481,21 @@ impl Stack {
         let zeros_h = vec![0.0; b * ho];
         let zeros_c = vec![0.0; b * h];
         let p = c.dropout;
-        for l in 0..nl {
+        let dropout = p > 0.0 && rng.is_some();
+        let wavefront = self.wavefront_chunk(t, b, !tape.no_grad, dropout);
+        if let Some(chunk) = wavefront {
+            self.forward_wavefront(
+                x.data(),
+                init,
+                &mut tape.layers,
+                &tape.active,
+                (t, b),
+                chunk,
+                &mut h_n,
+                c_n.as_mut(),
+            );
+        }
+        for l in (0..nl).filter(|_| wavefront.is_none()) {
             let (below, rest) = tape.layers.split_at_mut(l);
             let lt = &mut rest[0];
             let input_size = c.layer_input_size(l);
@@ -570,6 +586,7 @@ impl Stack {
             record,
             inference_weights: self.inference_weights,
             version: self.version,
+            chunk: false,
         }
     }
 

@@ -125,6 +125,9 @@ fn inference_forward_allocations_do_not_grow_with_t() {
             .with_num_layers(2)
             .with_bidirectional(true),
         RnnConfig::new(CellKind::Lstm, 8, 40),
+        // Stacked and unidirectional: the layer wavefront.
+        RnnConfig::new(CellKind::Lstm, 8, 16).with_num_layers(2),
+        RnnConfig::new(CellKind::Gru, 8, 16).with_num_layers(3),
         RnnConfig::new(CellKind::Lstm, 8, 16).with_proj_size(4),
         RnnConfig::new(CellKind::Gru, 8, 16),
         RnnConfig::new(CellKind::RnnTanh, 8, 16),

@@ -89,8 +89,16 @@ pub(crate) fn forward(
                     },
                     ..*w
                 };
-                // (The GEMM crate, always: `w_in` may hold the f16-rounded weights.)
-                input_projection(gates, x, &w_in, true, None, false, d);
+                // The GEMM crate; a wavefront's chunk (a few rows, and nothing may be
+                // allocated per chunk) takes `W_ih` packed in panels instead (1.1× faster at
+                // B = 1, H = 128 than summing the input side in the loop), a packing named by
+                // the precision too, since `w_in` may hold the f16-rounded weights.
+                let packed = d.chunk.then_some(&mut *packed_ih);
+                let key = Dims {
+                    version: FusedWeights::key(d),
+                    ..*d
+                };
+                input_projection(gates, x, &w_in, true, packed, *panel_flip, &key);
             }
         }
         let st = States {
@@ -955,6 +963,7 @@ mod tests {
             record: false,
             inference_weights: WeightPrecision::F16,
             version: 0,
+            chunk: false,
         };
         // (In + H) · 4H · 4 bytes per thread against 1 MiB.
         for (input, h, threads, f16) in [

@@ -87,6 +87,11 @@ pub(crate) struct Dims {
     /// The version of the weights ([`crate::Stack`] renumbers them on every change): packed
     /// copies in a tape made from the same version are reused. 0: unknown, always re-pack.
     pub version: u64,
+    /// Whether this pass is one chunk of a layer wavefront (`crate::stack`'s `wavefront`):
+    /// its products then allocate nothing (the input side runs over packed panels, or inside
+    /// the fused LSTM loop, instead of through the GEMM crate, which allocates on every call),
+    /// so a forward's allocations do not grow with the number of chunks.
+    pub chunk: bool,
 }
 
 impl Dims {
@@ -414,7 +419,7 @@ pub(crate) fn input_projection(
         }
         acc = Acc::Add;
     }
-    if let Some(packed) = packed.filter(|_| rows <= PACKED_INPUT_MAX_ROWS) {
+    if let Some(packed) = packed.filter(|_| rows <= PACKED_INPUT_MAX_ROWS || d.chunk) {
         let w_ih = packed.get(d.version, |p| pack_col_panels(p, w.w_ih, d.input, d.g));
         panel_matmul(
             gates, d.g, x, rows, d.input, w_ih, d.g, acc, d.threads, flip,
