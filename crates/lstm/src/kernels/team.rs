@@ -69,7 +69,7 @@ impl Barrier {
 }
 
 /// Spins, and after a while yields the core (the other member may have been descheduled).
-fn backoff(spins: &mut u32) {
+pub(crate) fn backoff(spins: &mut u32) {
     if *spins < SPINS_BEFORE_YIELD {
         *spins += 1;
         std::hint::spin_loop();

@@ -4,29 +4,37 @@
 //! Why: at a small batch a step is a one-row (or few-row) product bound by reading the weights,
 //! and splitting each step's panels between two cores gains little (B = 1, H = 256: 1.5× on two
 //! cores; H = 128: none) while it costs a barrier every step. Giving each core whole layers
-//! instead keeps each layer's recurrent weights in one core's cache, runs the layers at the same
-//! time, and meets at a barrier once per chunk. The sequence is cut into chunks of
-//! [`chunk_len`] steps; in stage `s`, layer `l` runs chunk `s − l` (when there is one) on member
-//! `l mod n`; a barrier ends each stage, so a layer's input chunk (the layer below's output) was
-//! written in an earlier stage. Each chunk is an ordinary one-thread pass of the layer's driver
-//! ([`layer::forward`], `T` = the chunk, [`Dims::chunk`]) from the state the last chunk left:
-//! the input side of a chunk is one product over its rows (through `W_ih` packed in panels, so
-//! nothing is allocated per chunk), then the steps as in a whole-sequence pass. Outputs equal
-//! the layer-by-layer forward's within 1e-6 (tested).
+//! instead keeps each layer's recurrent weights in one core's cache and runs the layers at the
+//! same time. The sequence is cut into chunks of [`chunk_len`] steps. There are no barriers:
+//! each layer counts the chunks it has finished, and a chunk of layer `l` runs once layer
+//! `l − 1` has finished the same chunk (its input, [`chunk_ready`]), by whichever member finds
+//! it ready and the layer free (its lane's lock keeps a layer's chunks on one member at a time,
+//! in order); each member tries its own layers first (`l mod n`), so a layer stays on one core
+//! unless that core falls behind. Layer 0 never waits; a member descheduled by the system only
+//! holds back the chunk it is running (with a barrier per stage, a competing busy thread made a
+//! forward 4× slower; now ≤ 2×, measured with PyTorch's OpenMP threads still spinning).
+//!
+//! Each chunk is an ordinary one-thread pass of the layer's driver ([`layer::forward`],
+//! `T` = the chunk, [`Dims::chunk`]) from the state the last chunk left: the input side of a
+//! chunk is one product over its rows (through `W_ih` packed in panels, so nothing is allocated
+//! per chunk), then the steps as in a whole-sequence pass. Outputs equal the layer-by-layer
+//! forward's within 1e-6 (tested).
 //!
 //! Used by [`Stack::forward`] when [`Stack::wavefront_chunk`] says so: no grad, one direction,
 //! at least two layers, no dropout, two or more threads, a layer's step small enough that the
 //! per-step split does not pay ([`WAVEFRONT_MAX_STEP_MACS`]) and its weights small enough for
 //! one core's L2 ([`WAVEFRONT_MAX_LAYER_BYTES`]). Measured against the layer-by-layer schedule
 //! (two threads, T = 100, alternating binaries, median of per-round ratios): B = 1 H = 128 two
-//! layers 1.26–1.30×, three layers 1.08–1.14×; B = 1 H = 64 four layers 1.16–1.42×; B = 4
-//! H = 128 1.08–1.21×; B = 16 H = 64 1.14–1.29×; the GRU at B = 1 H = 128 1.54×.
+//! layers 1.22–1.30×, three layers 1.08–1.21×; B = 1 H = 64 four layers 1.16–1.64×; B = 4
+//! H = 128 0.99–1.21×; B = 16 H = 64 1.14–1.29×; the GRU at B = 1 H = 128 1.54×.
 
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::Mutex;
 
 use super::{LayerTape, Stack, State};
 use crate::config::CellKind;
-use crate::kernels::team::{SharedMut, Team};
+use crate::kernels::team::{backoff, CacheLine, SharedMut, Team};
 use crate::layer::{self, reset, resize_for_overwrite, Dims, DirTape};
 use crate::tensor::Tensor;
 
@@ -42,14 +50,21 @@ const WAVEFRONT_MAX_STEP_MACS: usize = 1 << 18;
 /// weights, which then came from L3.
 const WAVEFRONT_MAX_LAYER_BYTES: usize = 1 << 20;
 
-/// Chunks a sequence is cut into (at most): more shorten the stages that fill and drain the
-/// pipeline (`L − 1` of them); fewer read each layer's input weights fewer times and meet at
-/// fewer barriers. 8, 16 and 32 measured within noise of each other (B = 1 H = 128: 1.30–1.32×).
+/// Chunks a sequence is cut into (at most): more shorten the start, when layer 1 waits for
+/// layer 0's first chunk (and the end, when layer 0 has finished); fewer read each layer's input
+/// weights fewer times. 8, 16 and 32 measured within noise of each other (B = 1 H = 128:
+/// 1.30–1.32×).
 const WAVEFRONT_CHUNKS: usize = 16;
 
 /// Steps per chunk for a sequence of `t` steps.
 fn chunk_len(t: usize) -> usize {
     t.div_ceil(WAVEFRONT_CHUNKS).max(4)
+}
+
+/// Whether a layer can run its chunk `ci` of `chunks`: there is one, and the layer below (if
+/// any; `below_done` chunks finished) has finished that chunk, its input.
+fn chunk_ready(ci: usize, chunks: usize, below_done: Option<usize>) -> bool {
+    ci < chunks && below_done.is_none_or(|d| d > ci)
 }
 
 /// One layer's place in the wavefront: its direction tape and the state its next chunk starts
@@ -132,42 +147,67 @@ impl Stack {
         }
         let chunks = t.div_ceil(chunk);
         let n = Team::global().capacity().min(self.threads).min(nl);
+        // `done[l]`: chunks layer l has finished. Its output rows up to there are written
+        // (Release) before the count moves, and read only after it has (Acquire).
+        let done: Vec<CacheLine<AtomicUsize>> =
+            (0..nl).map(|_| CacheLine(AtomicUsize::new(0))).collect();
+        // One chunk of layer l (the next one: `done[l]`) if its input is ready and no other
+        // member is running layer l; whether it ran one.
+        let try_chunk = |l: usize| -> bool {
+            let below = |_| (l > 0).then(|| done[l - 1].0.load(Acquire));
+            let ready = |ci: usize| chunk_ready(ci, chunks, below(ci));
+            if !ready(done[l].0.load(Acquire)) {
+                return false;
+            }
+            // The lane's lock makes one member at a time run layer l, in chunk order.
+            let Ok(mut lane) = lanes[l].try_lock() else {
+                return false;
+            };
+            let ci = done[l].0.load(Acquire);
+            if !ready(ci) {
+                return false; // another member ran it meanwhile
+            }
+            let (t0, tl) = (ci * chunk, chunk.min(t - ci * chunk));
+            let input_size = c.layer_input_size(l);
+            let input: &[f32] = if l == 0 {
+                &x[t0 * b * input_size..(t0 + tl) * b * input_size]
+            } else {
+                // SAFETY: layer l − 1 finished chunk `ci` (its `done` count, read with
+                // Acquire, is past it) and never writes these rows again.
+                unsafe { outs[l - 1].slice(t0 * b * ho, tl * b * ho) }
+            };
+            // SAFETY: only the holder of layer l's lane writes layer l's output; layer l + 1
+            // reads these rows only once `done[l]` has moved past them.
+            let out = unsafe { outs[l].slice_mut(t0 * b * ho, tl * b * ho) };
+            let Lane { dir, h: h0, c: c0 } = &mut *lane;
+            let d = Dims {
+                threads: 1,
+                chunk: true,
+                ..self.layer_dims(l, 0, tl, b, false)
+            };
+            let w = self.layout.dir(&self.params, l);
+            let act = &active[t0 * b..(t0 + tl) * b];
+            layer::forward(c.cell, out, dir, input, h0, c0, act, &w, &d);
+            h0.copy_from_slice(&dir.h_last);
+            if is_lstm {
+                c0.copy_from_slice(&dir.c_last);
+            }
+            done[l].0.store(ci + 1, Release);
+            true
+        };
         Team::global().run(n, &|m, bar| {
             let n = bar.members();
-            for s in 0..chunks + nl - 1 {
-                for l in (m..nl).step_by(n) {
-                    let Some(ci) = s.checked_sub(l).filter(|&ci| ci < chunks) else {
-                        continue;
-                    };
-                    let (t0, tl) = (ci * chunk, chunk.min(t - ci * chunk));
-                    let input_size = c.layer_input_size(l);
-                    let input: &[f32] = if l == 0 {
-                        &x[t0 * b * input_size..(t0 + tl) * b * input_size]
-                    } else {
-                        // SAFETY: layer l − 1 wrote these rows (its chunk `ci`) in stage s − 1,
-                        // before the last barrier; nobody writes them again in this job.
-                        unsafe { outs[l - 1].slice(t0 * b * ho, tl * b * ho) }
-                    };
-                    // SAFETY: only layer l writes its output, only this member runs layer l,
-                    // and layer l + 1 reads these rows only after the barrier ending this stage.
-                    let out = unsafe { outs[l].slice_mut(t0 * b * ho, tl * b * ho) };
-                    // Only this member locks layer l's lane: never contended.
-                    let mut lane = lanes[l].lock().unwrap_or_else(|e| e.into_inner());
-                    let Lane { dir, h: h0, c: c0 } = &mut *lane;
-                    let d = Dims {
-                        threads: 1,
-                        chunk: true,
-                        ..self.layer_dims(l, 0, tl, b, false)
-                    };
-                    let w = self.layout.dir(&self.params, l);
-                    let act = &active[t0 * b..(t0 + tl) * b];
-                    layer::forward(c.cell, out, dir, input, h0, c0, act, &w, &d);
-                    h0.copy_from_slice(&dir.h_last);
-                    if is_lstm {
-                        c0.copy_from_slice(&dir.c_last);
-                    }
+            // Own layers first (l ≡ m mod n: their weights stay in this core's cache), then
+            // the others' when they are ready and free.
+            let mut idle = 0u32;
+            while done[nl - 1].0.load(Acquire) < chunks {
+                let mine = (0..nl).filter(|l| l % n == m);
+                let others = (0..nl).filter(|l| l % n != m);
+                if mine.chain(others).any(try_chunk) {
+                    idle = 0;
+                } else {
+                    backoff(&mut idle);
                 }
-                bar.wait();
             }
         });
         for (l, lane) in lanes.into_iter().enumerate() {
@@ -240,34 +280,61 @@ mod tests {
                     let want = one
                         .forward(&x, Some(&init), Some(&lengths), &mut Tape::inference())
                         .unwrap();
-                    // Twice on one tape: the second pass reuses the first one's buffers.
+                    // Twice on one tape (the second pass reuses the first one's buffers), and
+                    // first passes on fresh tapes (whose rows not yet written are zeros: a chunk
+                    // run before its input was ready would read them).
                     let mut tape = Tape::inference();
-                    two.forward(&x, Some(&init), Some(&lengths), &mut tape)
-                        .unwrap();
-                    let got = two
-                        .forward(&x, Some(&init), Some(&lengths), &mut tape)
-                        .unwrap();
-                    let pairs = [
-                        ("y", got.y.data(), want.y.data()),
-                        ("h_n", got.h_n.data(), want.h_n.data()),
-                        (
-                            "c_n",
-                            got.c_n.as_ref().map_or(&[][..], |c| c.data()),
-                            want.c_n.as_ref().map_or(&[][..], |c| c.data()),
-                        ),
-                    ];
-                    for (what, g, w) in pairs {
-                        assert_eq!(g.len(), w.len(), "{name}: {what} length");
-                        for (i, (g, w)) in g.iter().zip(w).enumerate() {
-                            assert!(
-                                (g - w).abs() <= 1e-6,
-                                "{name}: {what}[{i}]: layer by layer {w}, wavefront {g}"
-                            );
+                    let mut runs = Vec::new();
+                    for _ in 0..2 {
+                        let out = two.forward(&x, Some(&init), Some(&lengths), &mut tape);
+                        runs.push(out.unwrap());
+                    }
+                    for _ in 0..4 {
+                        let out =
+                            two.forward(&x, Some(&init), Some(&lengths), &mut Tape::inference());
+                        runs.push(out.unwrap());
+                    }
+                    for got in &runs {
+                        let pairs = [
+                            ("y", got.y.data(), want.y.data()),
+                            ("h_n", got.h_n.data(), want.h_n.data()),
+                            (
+                                "c_n",
+                                got.c_n.as_ref().map_or(&[][..], |c| c.data()),
+                                want.c_n.as_ref().map_or(&[][..], |c| c.data()),
+                            ),
+                        ];
+                        for (what, g, w) in pairs {
+                            assert_eq!(g.len(), w.len(), "{name}: {what} length");
+                            for (i, (g, w)) in g.iter().zip(w).enumerate() {
+                                assert!(
+                                    (g - w).abs() <= 1e-6,
+                                    "{name}: {what}[{i}]: layer by layer {w}, wavefront {g}"
+                                );
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// A chunk runs once its input chunk is finished, and not past the last chunk.
+    #[test]
+    fn a_chunk_waits_for_the_layer_below() {
+        assert!(
+            chunk_ready(0, 3, None),
+            "layer 0 reads the input: always ready"
+        );
+        assert!(!chunk_ready(3, 3, None), "no chunk 3 of 3");
+        assert!(
+            !chunk_ready(0, 3, Some(0)),
+            "chunk 0 before the layer below finished it"
+        );
+        assert!(chunk_ready(0, 3, Some(1)));
+        assert!(!chunk_ready(2, 3, Some(2)));
+        assert!(chunk_ready(2, 3, Some(3)));
+        assert!(!chunk_ready(3, 3, Some(3)));
     }
 
     /// Only forwards without grad, dropout or a reverse direction, through two or more layers,
