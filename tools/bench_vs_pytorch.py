@@ -27,6 +27,7 @@ Configurations (T = 100, F = H, LSTM):
 Also prints our achieved GFLOP/s and the fraction of the SGEMM peak measured in the same run with the
 same GEMM crate (the input-projection shape 6400 x H x 4H), and per row the lowest and highest of the
 per-round ratios ("rounds a-b"): on a shared machine a single round's ratio can stray far from the median.
+Each of our runs starts 0.1 s after PyTorch's timing, once PyTorch's OpenMP workers have stopped spinning.
 The inference rows with B >= 64 and H >= 256 also time that peak in every round, right after our run, and
 print our GFLOP/s as a fraction of it (median over the rounds, and its range): the machine's speed moves
 within a run, so the peak sampled once at the end says little about a given row.
@@ -121,6 +122,11 @@ def torch_peak_rss(threads):
 
 ONLY = None
 
+# Seconds between PyTorch's timing and ours in a round (see `compare`). Measured: a stacked
+# B = 1 H = 128 forward of ours started right after a PyTorch op ran up to 4x slower (its
+# OpenMP worker spinning on one of the two cores); after a 50 ms pause, as fast as alone.
+SETTLE_S = 0.1
+
 
 def compare(name, ours_args, torch_fn, rounds, out_rows, peak_args=None):
     if ONLY and ONLY not in name:
@@ -128,6 +134,9 @@ def compare(name, ours_args, torch_fn, rounds, out_rows, peak_args=None):
     o, p, frac, peaks = [], [], [], []
     for _ in range(rounds):  # alternate, so both see the same machine state
         p.append(torch_fn())
+        # PyTorch's OpenMP workers keep spinning for a few ms after its last op (the default wait
+        # policy): let them go idle, so our run does not share the cores with them.
+        time.sleep(SETTLE_S)
         r = ours(*ours_args)
         o.append(r["median_s"])
         if peak_args:
