@@ -21,6 +21,9 @@ Configurations (T = 100, F = H, LSTM):
   i8         opt-in 8-bit weights (ours: Stack::set_inference_weights(I8); PyTorch: quantize_dynamic with
              dtype=torch.qint8, its int8 LSTM): the f16 rows' configurations plus B = 1 with two layers at
              H in {512, 1024} and B = 64 H = 512; not in the geometric mean (`--only i8`)
+  stacked    stacked layers with small steps, where our forward runs as a layer wavefront: LSTM B = 1
+             H = 64 with 4 layers, B = 1 H = 128 with 3, B = 16 H = 64 with 2; the GRU at B = 1 H = 128 with 2;
+             not in the geometric mean (`--only stacked`)
   gru        the GRU beside it (ours: CellKind::Gru; PyTorch: torch.nn.GRU): inference, one layer,
              B in {1, 64}, H in {256, 512, 1024}, and the streaming step at H in {128, 256, 512}; not in
              the geometric mean (`--only gru`)
@@ -195,6 +198,10 @@ def main():
         compare(f"gru infer B={B} H={H} L=1", ("infer", T, B, H, 1, a.reps, th, "gru"), lambda: torch_infer(T, B, H, 1, a.reps, cell="gru"), a.rounds, rows)
     for H in ((256,) if a.quick else (128, 256, 512)):
         compare(f"gru step B=1 H={H}", ("step", H, a.reps * 4, th, "f32", "gru"), lambda: torch_step(H, a.reps * 4, cell="gru"), a.rounds, rows)
+    # Stacked layers with small steps, where our forward runs as a layer wavefront.
+    for cell, B, H, L in [] if a.quick else [("lstm", 1, 64, 4), ("lstm", 1, 128, 3), ("lstm", 16, 64, 2), ("gru", 1, 128, 2)]:
+        compare(f"stacked {cell} infer B={B} H={H} L={L}", ("infer", T, B, H, L, a.reps, th, cell),
+                lambda: torch_infer(T, B, H, L, a.reps, cell=cell), a.rounds, rows)
     inf = [r for r in rows if r[0].startswith("infer")]
     if inf:
         gm = statistics.geometric_mean([r[3] for r in inf])
