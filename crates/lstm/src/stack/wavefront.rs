@@ -154,8 +154,8 @@ impl Stack {
         // One chunk of layer l (the next one: `done[l]`) if its input is ready and no other
         // member is running layer l; whether it ran one.
         let try_chunk = |l: usize| -> bool {
-            let below = |_| (l > 0).then(|| done[l - 1].0.load(Acquire));
-            let ready = |ci: usize| chunk_ready(ci, chunks, below(ci));
+            let ready =
+                |ci: usize| chunk_ready(ci, chunks, (l > 0).then(|| done[l - 1].0.load(Acquire)));
             if !ready(done[l].0.load(Acquire)) {
                 return false;
             }
