@@ -478,12 +478,9 @@ impl Stack {
         tape.layers.resize_with(nl, LayerTape::default);
         let mut h_n = Tensor::zeros(&[nl * nd, b, ho]);
         let mut c_n = is_lstm.then(|| Tensor::zeros(&[nl * nd, b, h]));
-        let zeros_h = vec![0.0; b * ho];
-        let zeros_c = vec![0.0; b * h];
         let p = c.dropout;
         let dropout = p > 0.0 && rng.is_some();
-        let wavefront = self.wavefront_chunk(t, b, !tape.no_grad, dropout);
-        if let Some(chunk) = wavefront {
+        if let Some(chunk) = self.wavefront_chunk(t, b, !tape.no_grad, dropout) {
             self.forward_wavefront(
                 x.data(),
                 init,
@@ -494,57 +491,61 @@ impl Stack {
                 &mut h_n,
                 c_n.as_mut(),
             );
-        }
-        for l in (0..nl).filter(|_| wavefront.is_none()) {
-            let (below, rest) = tape.layers.split_at_mut(l);
-            let lt = &mut rest[0];
-            let input_size = c.layer_input_size(l);
-            let drop = l > 0 && p > 0.0 && rng.is_some();
-            reset(&mut lt.mask, if drop { t * b * input_size } else { 0 });
-            reset(&mut lt.input, if drop { t * b * input_size } else { 0 });
-            let input: &[f32] = if l == 0 {
-                x.data()
-            } else if let (true, Some(r)) = (drop, rng.as_deref_mut()) {
-                let keep = 1.0 / (1.0 - p);
-                for ((m, v), &o) in lt
-                    .mask
-                    .iter_mut()
-                    .zip(lt.input.iter_mut())
-                    .zip(&below[l - 1].output)
-                {
-                    *m = if r.random::<f32>() < p { 0.0 } else { keep };
-                    *v = o * *m;
-                }
-                &lt.input
-            } else {
-                &below[l - 1].output
-            };
-            // Every direction writes all of its columns of every step (zeros past a length).
-            layer::resize_for_overwrite(&mut lt.output, t * b * nd * ho);
-            lt.dirs.resize_with(nd, DirTape::default);
-            for dir in 0..nd {
-                let k = l * nd + dir;
-                let d = self.layer_dims(l, dir, t, b, !tape.no_grad);
-                let w = self.layout.dir(&self.params, k);
-                let h0 = init.map_or(&zeros_h[..], |s| &s.h.data()[k * b * ho..(k + 1) * b * ho]);
-                let dt = &mut lt.dirs[dir];
-                let c0 = init
-                    .and_then(|s| s.c.as_ref())
-                    .map_or(&zeros_c[..], |c0| &c0.data()[k * b * h..(k + 1) * b * h]);
-                layer::forward(
-                    c.cell,
-                    &mut lt.output,
-                    dt,
-                    input,
-                    h0,
-                    c0,
-                    &tape.active,
-                    &w,
-                    &d,
-                );
-                h_n.data_mut()[k * b * ho..(k + 1) * b * ho].copy_from_slice(&dt.h_last);
-                if let Some(cn) = c_n.as_mut() {
-                    cn.data_mut()[k * b * h..(k + 1) * b * h].copy_from_slice(&dt.c_last);
+        } else {
+            let zeros_h = vec![0.0; b * ho];
+            let zeros_c = vec![0.0; b * h];
+            for l in 0..nl {
+                let (below, rest) = tape.layers.split_at_mut(l);
+                let lt = &mut rest[0];
+                let input_size = c.layer_input_size(l);
+                let drop = l > 0 && dropout;
+                reset(&mut lt.mask, if drop { t * b * input_size } else { 0 });
+                reset(&mut lt.input, if drop { t * b * input_size } else { 0 });
+                let input: &[f32] = if l == 0 {
+                    x.data()
+                } else if let (true, Some(r)) = (drop, rng.as_deref_mut()) {
+                    let keep = 1.0 / (1.0 - p);
+                    for ((m, v), &o) in lt
+                        .mask
+                        .iter_mut()
+                        .zip(lt.input.iter_mut())
+                        .zip(&below[l - 1].output)
+                    {
+                        *m = if r.random::<f32>() < p { 0.0 } else { keep };
+                        *v = o * *m;
+                    }
+                    &lt.input
+                } else {
+                    &below[l - 1].output
+                };
+                // Every direction writes all of its columns of every step (zeros past a length).
+                layer::resize_for_overwrite(&mut lt.output, t * b * nd * ho);
+                lt.dirs.resize_with(nd, DirTape::default);
+                for dir in 0..nd {
+                    let k = l * nd + dir;
+                    let d = self.layer_dims(l, dir, t, b, !tape.no_grad);
+                    let w = self.layout.dir(&self.params, k);
+                    let h0 =
+                        init.map_or(&zeros_h[..], |s| &s.h.data()[k * b * ho..(k + 1) * b * ho]);
+                    let dt = &mut lt.dirs[dir];
+                    let c0 = init
+                        .and_then(|s| s.c.as_ref())
+                        .map_or(&zeros_c[..], |c0| &c0.data()[k * b * h..(k + 1) * b * h]);
+                    layer::forward(
+                        c.cell,
+                        &mut lt.output,
+                        dt,
+                        input,
+                        h0,
+                        c0,
+                        &tape.active,
+                        &w,
+                        &d,
+                    );
+                    h_n.data_mut()[k * b * ho..(k + 1) * b * ho].copy_from_slice(&dt.h_last);
+                    if let Some(cn) = c_n.as_mut() {
+                        cn.data_mut()[k * b * h..(k + 1) * b * h].copy_from_slice(&dt.c_last);
+                    }
                 }
             }
         }

@@ -224,15 +224,8 @@ impl Stack {
 mod tests {
     use super::*;
     use crate::config::RnnConfig;
+    use crate::kernels::test_vals as vals;
     use crate::stack::{Tape, WeightPrecision};
-
-    /// Deterministic values in `[−scale, scale]`.
-    fn vals(n: usize, seed: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i * 7919 + seed * 104_729) % 2000) as f32 / 1000.0 - 1.0)
-            .map(|v| v * scale)
-            .collect()
-    }
 
     /// The wavefront (two threads) gives the layer-by-layer forward's outputs and final states
     /// (one thread: the same drivers over the whole sequence), within 1e-6, for every cell, with
