@@ -7,6 +7,11 @@
 //! Only one job runs at a time. A call made while the team is busy (another thread's job, or
 //! a job started from inside a job) runs alone on the calling thread with a team of one, so a
 //! caller never waits for another and can never deadlock on the barrier.
+//!
+//! A panic in any member's share abandons the job: the panicking member marks the job's barrier
+//! abandoned, members waiting on it (or polling [`Barrier::check`]) stop, and [`Team::run`]
+//! returns by resuming the first panic on the calling thread, after every helper has left the
+//! job. The team stays usable.
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -33,7 +38,13 @@ pub struct Barrier {
     n: usize,
     arrived: AtomicUsize,
     generation: AtomicUsize,
+    /// A member's share panicked: the job is abandoned.
+    abandoned: AtomicBool,
 }
+
+/// The unwinding payload of a member that stops because another member's share panicked;
+/// [`Team::run`] resumes the original panic instead.
+struct Abandoned;
 
 impl Barrier {
     fn new(n: usize) -> Self {
@@ -41,6 +52,16 @@ impl Barrier {
             n,
             arrived: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            abandoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Stops this member (unwinding, without a second panic message) if another member's share
+    /// panicked. Members that wait on each other outside [`Barrier::wait`] (spinning on a
+    /// counter) call it while they wait, so a panic elsewhere cannot leave them spinning.
+    pub fn check(&self) {
+        if self.abandoned.load(Ordering::Relaxed) {
+            std::panic::resume_unwind(Box::new(Abandoned));
         }
     }
 
@@ -62,6 +83,7 @@ impl Barrier {
         } else {
             let mut spins = 0u32;
             while self.generation.load(Ordering::Acquire) == gen {
+                self.check();
                 backoff(&mut spins);
             }
         }
@@ -96,6 +118,8 @@ struct Shared {
     flush: AtomicBool,
     /// Helpers asleep (or about to be) on `wake`.
     sleeping: AtomicUsize,
+    /// The first panic of a helper's share in the current job, for the caller to resume.
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -127,6 +151,7 @@ impl Team {
                 done: AtomicUsize::new(0),
                 flush: AtomicBool::new(false),
                 sleeping: AtomicUsize::new(0),
+                panic: Mutex::new(None),
                 lock: Mutex::new(()),
                 wake: Condvar::new(),
             }));
@@ -155,7 +180,8 @@ impl Team {
 
     /// Runs `f(member, barrier)` on `min(want, capacity)` members at once (member 0 is the
     /// calling thread) and returns when all have finished. If the team is busy, runs `f(0, _)`
-    /// alone with a barrier of one.
+    /// alone with a barrier of one. If a member's share panics, the others stop at their next
+    /// wait and the first panic is resumed here.
     pub fn run(&self, want: usize, f: &(dyn Fn(usize, &Barrier) + Sync)) {
         let n = want.clamp(1, self.capacity());
         if n == 1
@@ -188,20 +214,32 @@ impl Team {
             let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
         }
-        // A panic in the caller's share must still wait for the helpers before unwinding past
-        // the job they point at.
-        struct WaitHelpers<'a>(&'a Shared, usize, &'a AtomicBool);
-        impl Drop for WaitHelpers<'_> {
-            fn drop(&mut self) {
-                let mut spins = 0u32;
-                while self.0.done.load(Ordering::Acquire) < self.1 {
-                    backoff(&mut spins);
-                }
-                self.2.store(false, Ordering::Release);
-            }
+        let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(0, &barrier)));
+        if mine.is_err() {
+            barrier.abandoned.store(true, Ordering::Relaxed);
         }
-        let _wait = WaitHelpers(s, self.helpers, &self.busy);
-        f(0, &barrier);
+        // Every helper leaves the job (done, or stopped by the abandoned barrier) before this
+        // returns or unwinds past the job they point at.
+        let mut spins = 0u32;
+        while s.done.load(Ordering::Acquire) < self.helpers {
+            backoff(&mut spins);
+        }
+        // A helper that panicked marked the barrier before counting itself done (seen through
+        // the Acquire load above); without a mark there is nothing to collect.
+        let theirs = if barrier.abandoned.load(Ordering::Relaxed) {
+            s.panic.lock().unwrap_or_else(|e| e.into_inner()).take()
+        } else {
+            None
+        };
+        self.busy.store(false, Ordering::Release);
+        match (mine, theirs) {
+            (Ok(()), None) => {}
+            // The first real panic: the caller's own, else a helper's (the caller then only
+            // stopped because of it).
+            (Err(p), None) => std::panic::resume_unwind(p),
+            (Err(p), Some(_)) if !p.is::<Abandoned>() => std::panic::resume_unwind(p),
+            (_, Some(p)) => std::panic::resume_unwind(p),
+        }
     }
 }
 
@@ -231,11 +269,18 @@ fn helper(s: &'static Shared, member: usize) {
         if member < barrier.members() {
             let job = unsafe { &*s.job.load(Ordering::Relaxed) };
             let _fp = super::denormal::FlushDenormals::matching(s.flush.load(Ordering::Relaxed));
-            // A panicking share would leave the others at the barrier forever: abort instead.
+            // A panicking share abandons the job (the others stop at their next wait) and hands
+            // its panic to the caller.
             let ok =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(member, barrier)));
-            if ok.is_err() {
-                std::process::abort();
+            if let Err(p) = ok {
+                barrier.abandoned.store(true, Ordering::Relaxed);
+                if !p.is::<Abandoned>() {
+                    s.panic
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(p);
+                }
             }
         }
         s.done.fetch_add(1, Ordering::Release);
@@ -321,9 +366,15 @@ mod tests {
         let mut buf = vec![0.0f32; 64 * n];
         let view = SharedMut::new(&mut buf);
         let sums = Mutex::new(vec![0.0f32; n]);
+        // Rounds that ran on the whole team (a job started while another test's job holds the
+        // team runs alone).
+        let full = AtomicUsize::new(0);
         for round in 0..50 {
             team.run(n, &|m, bar| {
                 let k = bar.members();
+                if m == 0 && k == n {
+                    full.fetch_add(1, Ordering::Relaxed);
+                }
                 for step in 0..20 {
                     // Each member writes its own 64 values, then reads everyone's.
                     let mine = unsafe { view.slice_mut(m * 64, 64) };
@@ -341,7 +392,69 @@ mod tests {
         }
         let sums = sums.into_inner().unwrap();
         assert_eq!(sums[0], 50.0, "member 0 ran every job");
-        assert!(sums.iter().all(|&s| s == 50.0 || n == 1), "{sums:?}");
+        let full = full.into_inner() as f32;
+        assert!(
+            sums[1..].iter().all(|&s| s == full),
+            "{sums:?}, {full} full rounds"
+        );
+    }
+
+    /// A panic in either member's share, while the other waits at the barrier or polls
+    /// `check`, comes back out of `run` on the caller (the original message, not a hang), and
+    /// the team runs the next job normally. Run on a thread of its own, so a hang fails the
+    /// test after 20 s instead of stalling the suite.
+    #[test]
+    fn a_panicking_share_abandons_the_job_and_its_panic_reaches_the_caller() {
+        let team = Team::global();
+        if team.capacity() < 2 {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (culprit, poll) in [(0, false), (1, false), (0, true), (1, true)] {
+                let got = std::panic::catch_unwind(|| {
+                    team.run(2, &|m, bar| {
+                        // A job started while another test's job holds the team runs alone:
+                        // nothing waits then, so it fails the same way at once.
+                        if m == culprit || bar.members() < 2 {
+                            panic!("share {culprit} failed");
+                        }
+                        if poll {
+                            // Waiting on a counter the culprit never moves.
+                            loop {
+                                bar.check();
+                                std::hint::spin_loop();
+                            }
+                        }
+                        bar.wait();
+                    });
+                });
+                let msg = got
+                    .expect_err("the job must fail")
+                    .downcast::<String>()
+                    .map(|b| *b)
+                    .unwrap_or_default();
+                assert_eq!(
+                    msg,
+                    format!("share {culprit} failed"),
+                    "culprit {culprit}, poll {poll}"
+                );
+                let (ran, members) = (AtomicUsize::new(0), AtomicUsize::new(0));
+                team.run(2, &|_, bar| {
+                    bar.wait();
+                    members.store(bar.members(), Ordering::Relaxed);
+                    ran.fetch_add(1, Ordering::Relaxed);
+                });
+                assert_eq!(
+                    ran.load(Ordering::Relaxed),
+                    members.load(Ordering::Relaxed),
+                    "the next job runs on every member"
+                );
+            }
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("a member still waits on an abandoned job (or a check failed: see above)");
     }
 
     #[test]

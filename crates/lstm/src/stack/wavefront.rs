@@ -206,6 +206,8 @@ impl Stack {
                 if mine.chain(others).any(try_chunk) {
                     idle = 0;
                 } else {
+                    // A panic in another member's chunk would leave this one waiting forever.
+                    bar.check();
                     backoff(&mut idle);
                 }
             }
