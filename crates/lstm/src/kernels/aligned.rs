@@ -87,8 +87,14 @@ impl<T: Plain> Aligned<T> {
         let lines = (len * size_of::<T>()).div_ceil(64);
         self.lines.resize(lines, Line::default());
         self.len = len;
-        // The old last line may hold stale values past the old length.
-        self[old..].fill(T::ZERO);
+        // The old last line may hold stale values past the old length. Nothing to clear is
+        // skipped, not a `fill` of an empty slice: that is a `memset` of 0 bytes, which glibc
+        // does with a masked store, and at an empty buffer's dangling address (no page behind
+        // it) the masked store takes a microcode assist: 0.4 µs per call, 3 % of a streaming
+        // step at H = 256 (the 8-bit scratch, sized to 0 on every f32 pass).
+        if old < len {
+            self[old..].fill(T::ZERO);
+        }
     }
 
     /// Sets the values to `src`'s, each converted by `f`.
