@@ -440,7 +440,12 @@ fn fused_forward(
                     unsafe { lstm_group_forward(acc, o, &act[rg.clone()]) };
                 }
             });
-            bar.wait();
+            // The step's states are complete for everyone after the barrier. After the last
+            // step the job's end does that (`Team::run` returns once every member is done),
+            // so a streaming step (T = 1) meets the other member once, not twice.
+            if s + 1 < d.t {
+                bar.wait();
+            }
         }
     });
 }
