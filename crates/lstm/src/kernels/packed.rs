@@ -198,11 +198,13 @@ pub fn tile_cached<W: PanelWeight>(
     )
 }
 
-/// [`tile`] with a chosen variant (portable if the CPU lacks it); `prefetch`: whether the
-/// AVX-512 many-row tile prefetches panel rows ahead ([`tile`]) or not ([`tile_cached`]).
+/// [`tile_cached`] that meanwhile brings `far` (the next block of the panel, which lies in
+/// L3 when a member's weights do not fit its L2) into L2, one cache line per panel row of
+/// this tile (`far` beyond `k` lines is not fetched): spread over the tiles that reuse a
+/// block from L1, so the first tile of the next block no longer waits on L3 for it. Only the
+/// AVX-512 many-row tile fetches; the other variants ignore `far`.
 #[allow(clippy::too_many_arguments)]
-pub fn tile_isa<W: PanelWeight>(
-    isa: super::Isa,
+pub fn tile_cached_fetching<W: PanelWeight>(
     out: &mut [f32],
     a: &[f32],
     lda: usize,
@@ -210,8 +212,36 @@ pub fn tile_isa<W: PanelWeight>(
     panel: &[W],
     rows: usize,
     add: bool,
-    prefetch: bool,
+    far: &[W],
 ) {
+    let isa = super::Isa::detect();
+    #[cfg(target_arch = "x86_64")]
+    if isa == super::Isa::Avx512 && rows > 1 {
+        check_tile(out, a, lda, k, panel, rows);
+        let far_lines = (std::mem::size_of_val(far) / 64).min(k);
+        // SAFETY: the CPU has AVX-512F (checked); `check_tile` bounds every access of the
+        // tile, and a prefetch never faults.
+        unsafe {
+            avx512::tile_rows_far::<W>(
+                rows,
+                out.as_mut_ptr(),
+                a.as_ptr(),
+                lda,
+                k,
+                panel.as_ptr(),
+                add,
+                far.as_ptr() as *const i8,
+                far_lines,
+            )
+        };
+        return;
+    }
+    let _ = far;
+    tile_isa(isa, out, a, lda, k, panel, rows, add, false)
+}
+
+/// The bounds every tile variant relies on.
+fn check_tile<W>(out: &[f32], a: &[f32], lda: usize, k: usize, panel: &[W], rows: usize) {
     assert!(
         (1..=MAX_ROWS).contains(&rows),
         "tile: rows {rows} not in 1..={MAX_ROWS}"
@@ -228,6 +258,23 @@ pub fn tile_isa<W: PanelWeight>(
         k == 0 || a.len() >= (rows - 1) * lda + k,
         "tile: a holds fewer than {rows} rows of {k}"
     );
+}
+
+/// [`tile`] with a chosen variant (portable if the CPU lacks it); `prefetch`: whether the
+/// AVX-512 many-row tile prefetches panel rows ahead ([`tile`]) or not ([`tile_cached`]).
+#[allow(clippy::too_many_arguments)]
+pub fn tile_isa<W: PanelWeight>(
+    isa: super::Isa,
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[W],
+    rows: usize,
+    add: bool,
+    prefetch: bool,
+) {
+    check_tile(out, a, lda, k, panel, rows);
     #[cfg(target_arch = "x86_64")]
     if isa == super::Isa::Avx512 && isa.available() {
         // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access.
@@ -366,19 +413,48 @@ mod avx512 {
         add: bool,
     ) {
         match rows {
-            2 => tile::<W, 2, PF>(out, a, lda, k, panel, add),
-            3 => tile::<W, 3, PF>(out, a, lda, k, panel, add),
-            4 => tile::<W, 4, PF>(out, a, lda, k, panel, add),
-            5 => tile::<W, 5, PF>(out, a, lda, k, panel, add),
-            _ => tile::<W, 6, PF>(out, a, lda, k, panel, add),
+            2 => tile::<W, 2, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
+            3 => tile::<W, 3, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
+            4 => tile::<W, 4, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
+            5 => tile::<W, 5, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
+            _ => tile::<W, 6, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
+        }
+    }
+
+    /// [`tile_rows`] without the near prefetch, fetching `far_lines` lines from `far` into
+    /// L2, one per panel row.
+    ///
+    /// # Safety
+    /// As [`tile`] with `M = rows`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile_rows_far<W: PanelWeight>(
+        rows: usize,
+        out: *mut f32,
+        a: *const f32,
+        lda: usize,
+        k: usize,
+        panel: *const W,
+        add: bool,
+        far: *const i8,
+        far_lines: usize,
+    ) {
+        match rows {
+            2 => tile::<W, 2, false>(out, a, lda, k, panel, add, far, far_lines),
+            3 => tile::<W, 3, false>(out, a, lda, k, panel, add, far, far_lines),
+            4 => tile::<W, 4, false>(out, a, lda, k, panel, add, far, far_lines),
+            5 => tile::<W, 5, false>(out, a, lda, k, panel, add, far, far_lines),
+            _ => tile::<W, 6, false>(out, a, lda, k, panel, add, far, far_lines),
         }
     }
 
     /// `M` rows × 64 columns in 4·M registers; one pass over `k`; `PF`: prefetch panel rows
-    /// ahead.
+    /// ahead; the first `far_lines` panel rows each also fetch a line of `far` into L2.
     ///
     /// # Safety
-    /// AVX-512F; `a` readable for `(M−1)·lda + k`, `panel` for `k·64`, `out` writable for `M·64`.
+    /// AVX-512F; `a` readable for `(M−1)·lda + k`, `panel` for `k·64`, `out` writable for `M·64`
+    /// (`far` may be anything: a prefetch never faults).
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tile<W: PanelWeight, const M: usize, const PF: bool>(
         out: *mut f32,
@@ -387,6 +463,8 @@ mod avx512 {
         k: usize,
         panel: *const W,
         add: bool,
+        far: *const i8,
+        far_lines: usize,
     ) {
         let mut acc = [[_mm512_setzero_ps(); 4]; M];
         if add {
@@ -411,6 +489,9 @@ mod avx512 {
                 for l in 0..lines {
                     _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
                 }
+            }
+            if kk < far_lines {
+                _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(kk * 64));
             }
             for (m, row) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(m * lda + kk));
@@ -529,6 +610,35 @@ mod tests {
                             i % PANEL
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// Fetching the next block into L2 changes nothing in the sums: bit for bit the tile
+    /// without it, for every row count, f32 and f16 panels, `far` empty, shorter and longer
+    /// than the tile's rows.
+    #[test]
+    fn a_tile_fetching_ahead_equals_the_tile_bit_for_bit() {
+        let isa = Isa::detect();
+        for k in [1, 7, 64, 130] {
+            let lda = k + 5;
+            let a = test_vals(MAX_ROWS * lda, 13, 1.0);
+            let panel = test_vals(k * PANEL, 14, 1.0);
+            let p16: Vec<half::f16> = panel.iter().map(|&v| f16_of(v)).collect();
+            let far = test_vals(3 * k * PANEL, 15, 1.0);
+            for rows in 1..=MAX_ROWS {
+                for far_len in [0, 16, 4 * k * PANEL / 3, far.len()] {
+                    let init = test_vals(rows * PANEL, 16, 1.0);
+                    let (mut want, mut got) = (init.clone(), init.clone());
+                    tile_isa(isa, &mut want, &a, lda, k, &panel, rows, true, false);
+                    tile_cached_fetching(&mut got, &a, lda, k, &panel, rows, true, &far[..far_len]);
+                    assert_eq!(want, got, "f32 k={k} rows={rows} far={far_len}");
+                    let (mut want, mut got) = (init.clone(), init.clone());
+                    let far16 = &p16[..far_len.min(p16.len())];
+                    tile_isa(isa, &mut want, &a, lda, k, &p16, rows, true, false);
+                    tile_cached_fetching(&mut got, &a, lda, k, &p16, rows, true, far16);
+                    assert_eq!(want, got, "f16 k={k} rows={rows} far={far_len}");
                 }
             }
         }
