@@ -222,7 +222,7 @@ pub fn tile_cached_fetching<W: PanelWeight>(
         // SAFETY: the CPU has AVX-512F (checked); `check_tile` bounds every access of the
         // tile, and a prefetch never faults.
         unsafe {
-            avx512::tile_rows_far::<W>(
+            avx512::tile_rows::<W, false>(
                 rows,
                 out.as_mut_ptr(),
                 a.as_ptr(),
@@ -280,10 +280,11 @@ pub fn tile_isa<W: PanelWeight>(
         // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access.
         unsafe {
             let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
+            let nf = std::ptr::null();
             match (rows, prefetch) {
                 (1, _) => avx512::tile1(o, ap, k, pp, add),
-                (_, true) => avx512::tile_rows::<W, true>(rows, o, ap, lda, k, pp, add),
-                (_, false) => avx512::tile_rows::<W, false>(rows, o, ap, lda, k, pp, add),
+                (_, true) => avx512::tile_rows::<W, true>(rows, o, ap, lda, k, pp, add, nf, 0),
+                (_, false) => avx512::tile_rows::<W, false>(rows, o, ap, lda, k, pp, add, nf, 0),
             }
         }
         return;
@@ -402,33 +403,9 @@ mod avx512 {
     ///
     /// # Safety
     /// As [`tile`] with `M = rows`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile_rows<W: PanelWeight, const PF: bool>(
-        rows: usize,
-        out: *mut f32,
-        a: *const f32,
-        lda: usize,
-        k: usize,
-        panel: *const W,
-        add: bool,
-    ) {
-        match rows {
-            2 => tile::<W, 2, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
-            3 => tile::<W, 3, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
-            4 => tile::<W, 4, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
-            5 => tile::<W, 5, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
-            _ => tile::<W, 6, PF>(out, a, lda, k, panel, add, std::ptr::null(), 0),
-        }
-    }
-
-    /// [`tile_rows`] without the near prefetch, fetching `far_lines` lines from `far` into
-    /// L2, one per panel row.
-    ///
-    /// # Safety
-    /// As [`tile`] with `M = rows`.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile_rows_far<W: PanelWeight>(
+    pub(super) unsafe fn tile_rows<W: PanelWeight, const PF: bool>(
         rows: usize,
         out: *mut f32,
         a: *const f32,
@@ -440,11 +417,11 @@ mod avx512 {
         far_lines: usize,
     ) {
         match rows {
-            2 => tile::<W, 2, false>(out, a, lda, k, panel, add, far, far_lines),
-            3 => tile::<W, 3, false>(out, a, lda, k, panel, add, far, far_lines),
-            4 => tile::<W, 4, false>(out, a, lda, k, panel, add, far, far_lines),
-            5 => tile::<W, 5, false>(out, a, lda, k, panel, add, far, far_lines),
-            _ => tile::<W, 6, false>(out, a, lda, k, panel, add, far, far_lines),
+            2 => tile::<W, 2, PF>(out, a, lda, k, panel, add, far, far_lines),
+            3 => tile::<W, 3, PF>(out, a, lda, k, panel, add, far, far_lines),
+            4 => tile::<W, 4, PF>(out, a, lda, k, panel, add, far, far_lines),
+            5 => tile::<W, 5, PF>(out, a, lda, k, panel, add, far, far_lines),
+            _ => tile::<W, 6, PF>(out, a, lda, k, panel, add, far, far_lines),
         }
     }
 
