@@ -175,36 +175,14 @@ pub fn tile<W: PanelWeight>(
 }
 
 /// [`tile`] without prefetching the panel ahead: for a panel block an earlier tile of the same
-/// pass has just brought into L1 (the prefetches would only take load slots).
-pub fn tile_cached<W: PanelWeight>(
-    out: &mut [f32],
-    a: &[f32],
-    lda: usize,
-    k: usize,
-    panel: &[W],
-    rows: usize,
-    add: bool,
-) {
-    tile_isa(
-        super::Isa::detect(),
-        out,
-        a,
-        lda,
-        k,
-        panel,
-        rows,
-        add,
-        false,
-    )
-}
-
-/// [`tile_cached`] that meanwhile brings `far` (the next block of the panel, which lies in
-/// L3 when a member's weights do not fit its L2) into L2, one cache line per panel row of
-/// this tile (`far` beyond `k` lines is not fetched): spread over the tiles that reuse a
-/// block from L1, so the first tile of the next block no longer waits on L3 for it. Only the
-/// AVX-512 many-row tile fetches; the other variants ignore `far`.
+/// pass has just brought into L1 (the prefetches would only take load slots). Meanwhile it
+/// brings `far` (empty: nothing) into L2, one cache line per panel row of this tile (`far`
+/// beyond `k` lines is not fetched): the panel's next block, which lies in L3 when a member's
+/// weights do not fit its L2, spread over the tiles that reuse a block from L1, so the first
+/// tile of the next block no longer waits on L3 for it. Only the AVX-512 many-row tile
+/// fetches; the other variants ignore `far`.
 #[allow(clippy::too_many_arguments)]
-pub fn tile_cached_fetching<W: PanelWeight>(
+pub fn tile_cached<W: PanelWeight>(
     out: &mut [f32],
     a: &[f32],
     lda: usize,
@@ -215,49 +193,7 @@ pub fn tile_cached_fetching<W: PanelWeight>(
     far: &[W],
 ) {
     let isa = super::Isa::detect();
-    #[cfg(target_arch = "x86_64")]
-    if isa == super::Isa::Avx512 && rows > 1 {
-        check_tile(out, a, lda, k, panel, rows);
-        let far_lines = (std::mem::size_of_val(far) / 64).min(k);
-        // SAFETY: the CPU has AVX-512F (checked); `check_tile` bounds every access of the
-        // tile, and a prefetch never faults.
-        unsafe {
-            avx512::tile_rows::<W, false>(
-                rows,
-                out.as_mut_ptr(),
-                a.as_ptr(),
-                lda,
-                k,
-                panel.as_ptr(),
-                add,
-                far.as_ptr() as *const i8,
-                far_lines,
-            )
-        };
-        return;
-    }
-    let _ = far;
-    tile_isa(isa, out, a, lda, k, panel, rows, add, false)
-}
-
-/// The bounds every tile variant relies on.
-fn check_tile<W>(out: &[f32], a: &[f32], lda: usize, k: usize, panel: &[W], rows: usize) {
-    assert!(
-        (1..=MAX_ROWS).contains(&rows),
-        "tile: rows {rows} not in 1..={MAX_ROWS}"
-    );
-    assert!(
-        out.len() >= rows * PANEL,
-        "tile: out holds fewer than {rows} rows"
-    );
-    assert!(
-        panel.len() >= k * PANEL,
-        "tile: panel holds fewer than {k} rows"
-    );
-    assert!(
-        k == 0 || a.len() >= (rows - 1) * lda + k,
-        "tile: a holds fewer than {rows} rows of {k}"
-    );
+    tile_with(isa, out, a, lda, k, panel, rows, add, false, far)
 }
 
 /// [`tile`] with a chosen variant (portable if the CPU lacks it); `prefetch`: whether the
@@ -274,21 +210,55 @@ pub fn tile_isa<W: PanelWeight>(
     add: bool,
     prefetch: bool,
 ) {
-    check_tile(out, a, lda, k, panel, rows);
+    tile_with(isa, out, a, lda, k, panel, rows, add, prefetch, &[])
+}
+
+/// [`tile_isa`] that also fetches `far` into L2 ([`tile_cached`]).
+#[allow(clippy::too_many_arguments)]
+fn tile_with<W: PanelWeight>(
+    isa: super::Isa,
+    out: &mut [f32],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    panel: &[W],
+    rows: usize,
+    add: bool,
+    prefetch: bool,
+    far: &[W],
+) {
+    assert!(
+        (1..=MAX_ROWS).contains(&rows),
+        "tile: rows {rows} not in 1..={MAX_ROWS}"
+    );
+    assert!(
+        out.len() >= rows * PANEL,
+        "tile: out holds fewer than {rows} rows"
+    );
+    assert!(
+        panel.len() >= k * PANEL,
+        "tile: panel holds fewer than {k} rows"
+    );
+    assert!(
+        k == 0 || a.len() >= (rows - 1) * lda + k,
+        "tile: a holds fewer than {rows} rows of {k}"
+    );
     #[cfg(target_arch = "x86_64")]
     if isa == super::Isa::Avx512 && isa.available() {
-        // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access.
+        let (fp, fl) = (far.as_ptr() as *const i8, (size_of_val(far) / 64).min(k));
+        // SAFETY: the CPU has AVX-512F (checked); the asserts above bound every access, and a
+        // prefetch (of `far`) never faults.
         unsafe {
             let (o, ap, pp) = (out.as_mut_ptr(), a.as_ptr(), panel.as_ptr());
-            let nf = std::ptr::null();
             match (rows, prefetch) {
                 (1, _) => avx512::tile1(o, ap, k, pp, add),
-                (_, true) => avx512::tile_rows::<W, true>(rows, o, ap, lda, k, pp, add, nf, 0),
-                (_, false) => avx512::tile_rows::<W, false>(rows, o, ap, lda, k, pp, add, nf, 0),
+                (_, true) => avx512::tile_rows::<W, true>(rows, o, ap, lda, k, pp, add, fp, fl),
+                (_, false) => avx512::tile_rows::<W, false>(rows, o, ap, lda, k, pp, add, fp, fl),
             }
         }
         return;
     }
+    let _ = far;
     #[cfg(target_arch = "x86_64")]
     if isa != super::Isa::Portable && super::Isa::Avx2.available() {
         // SAFETY: the CPU has AVX2 and FMA (checked).
@@ -609,12 +579,12 @@ mod tests {
                     let init = test_vals(rows * PANEL, 16, 1.0);
                     let (mut want, mut got) = (init.clone(), init.clone());
                     tile_isa(isa, &mut want, &a, lda, k, &panel, rows, true, false);
-                    tile_cached_fetching(&mut got, &a, lda, k, &panel, rows, true, &far[..far_len]);
+                    tile_cached(&mut got, &a, lda, k, &panel, rows, true, &far[..far_len]);
                     assert_eq!(want, got, "f32 k={k} rows={rows} far={far_len}");
                     let (mut want, mut got) = (init.clone(), init.clone());
                     let far16 = &p16[..far_len.min(p16.len())];
                     tile_isa(isa, &mut want, &a, lda, k, &p16, rows, true, false);
-                    tile_cached_fetching(&mut got, &a, lda, k, &p16, rows, true, far16);
+                    tile_cached(&mut got, &a, lda, k, &p16, rows, true, far16);
                     assert_eq!(want, got, "f16 k={k} rows={rows} far={far_len}");
                 }
             }

@@ -15,7 +15,7 @@ use crate::kernels::lstm_cell::{
 };
 use crate::kernels::packed::{
     col_panels, gate_panels, pack_col_panels, pack_col_panels_t, pack_gate_panels, panel,
-    round_f16, tile, tile_cached_fetching, to_f16, Aligned, PanelWeight, LANES, MAX_ROWS, PANEL,
+    round_f16, tile, tile_cached, to_f16, Aligned, PanelWeight, LANES, MAX_ROWS, PANEL,
 };
 use crate::kernels::panel_matmul::panel_matmul;
 use crate::kernels::panel_queue::{share, step_flip, PanelQueue};
@@ -454,7 +454,7 @@ fn fused_forward(
 /// holds rows of `k` values (`src[r·k..]`) and `pan: [k, 64]` is one packed panel: [`tile`]s of up
 /// to [`MAX_ROWS`] rows, [`KC`] panel rows at a time, so the panel block, the group's sums and
 /// the rows of `A` they use stay in L1 meanwhile; in a step's first row group, the tiles after a
-/// block's first fetch the panel's next block into L2 ([`tile_cached_fetching`]): where a
+/// block's first fetch the panel's next block into L2 ([`tile_cached`]): where a
 /// member's weights do not fit its L2 (H ≥ 512) the first tile of each block otherwise waited on
 /// L3 (B=64 H=512 forward 1.10–1.13×, H=1024 1.09×, B=16 H=512 1.03–1.07×, training H=512
 /// 1.04–1.06×; H=256 even). `acc: [rows.len(), 64]`.
@@ -491,7 +491,7 @@ fn panel_rows_product<W: PanelWeight>(
                 tile(out, a, k, kc, block, n, true);
             } else {
                 let far = &next[((i - 1) * part).min(next.len())..(i * part).min(next.len())];
-                tile_cached_fetching(out, a, k, kc, block, n, true, far);
+                tile_cached(out, a, k, kc, block, n, true, far);
             }
         }
     }
