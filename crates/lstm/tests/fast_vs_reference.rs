@@ -210,10 +210,16 @@ fn fast_path_matches_reference_when_the_rows_are_split_between_threads() {
 
 /// The fused LSTM loops (a team of threads sharing the hidden units, packed weights): several
 /// row groups and a partial last panel (B = 50, H = 40), the input side in the loop and
-/// precomputed (B = 1), two full row groups (B = 80), each with lengths and both directions.
+/// precomputed (B = 1), two full row groups (B = 80), an input side longer than one panel
+/// block (F = 600: two blocks, the second fetched ahead), each with lengths and both directions.
 #[test]
 fn fast_path_matches_reference_in_the_fused_team_loops() {
-    for (f, h, t, b, seed) in [(9, 40, 4, 50, 21), (6, 100, 5, 1, 23), (5, 24, 3, 80, 25)] {
+    for (f, h, t, b, seed) in [
+        (9, 40, 4, 50, 21),
+        (6, 100, 5, 1, 23),
+        (5, 24, 3, 80, 25),
+        (600, 20, 3, 13, 27),
+    ] {
         let cfg = RnnConfig::new(CellKind::Lstm, f, h);
         run_case(
             &format!("lstm F{f} H{h} T{t} B{b}"),

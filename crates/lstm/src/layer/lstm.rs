@@ -452,12 +452,12 @@ fn fused_forward(
 
 /// `acc[r − rows.start, 0..64] += A[r, 0..k] · pan` for every row `r` of `rows`, where `A`
 /// holds rows of `k` values (`src[r·k..]`) and `pan: [k, 64]` is one packed panel: [`tile`]s of up
-/// to [`MAX_ROWS`] rows, [`KC`] panel rows at a time, so the panel block, the group's sums and
-/// the rows of `A` they use stay in L1 meanwhile; in a step's first row group, the tiles after a
+/// to [`MAX_ROWS`] rows, [`KC`] panel rows at a time (the first tile of a block brings it close,
+/// the others find it in L1 or L2); in a step's first row group, the tiles after a
 /// block's first fetch the panel's next block into L2 ([`tile_cached`]): where a
-/// member's weights do not fit its L2 (H ≥ 512) the first tile of each block otherwise waited on
-/// L3 (B=64 H=512 forward 1.10–1.13×, H=1024 1.09×, B=16 H=512 1.03–1.07×, training H=512
-/// 1.04–1.06×; H=256 even). `acc: [rows.len(), 64]`.
+/// member's weights do not fit its L2 the first tile of each block otherwise waited on
+/// L3 (measured with 128-row blocks on a 2 MiB L2: B=64 H=512 forward 1.10–1.13×, H=1024 1.09×,
+/// B=16 H=512 1.03–1.07×, training H=512 1.04–1.06×; H=256 even). `acc: [rows.len(), 64]`.
 fn group_product(acc: &mut [f32], src: &[f32], k: usize, pan: Pan, rows: std::ops::Range<usize>) {
     match pan {
         Pan::F32(pan) => panel_rows_product(acc, src, k, pan, rows),
@@ -670,8 +670,13 @@ fn group_product_i8(
 /// Rows of a quantized panel one pass of [`group_product_i8`] takes (a multiple of 4; 32 KiB).
 const KC_I8: usize = 512;
 
-/// Rows of a packed panel one pass over a group of rows of `A` uses (a `KC × 64` block, 32 KiB).
-const KC: usize = 128;
+/// Rows of a packed panel one pass over a group of rows of `A` uses (a `KC × 64` block, 128 KiB
+/// in f32: it sits in L2, not L1, but each tile's sums are loaded and stored once per block, so
+/// fewer, longer blocks pay). Measured on a Zen 4 (32 KiB L1d, 1 MiB L2), against 128 rows
+/// (a block that fits L1): forward B=16 H=512 1.03–1.07×, B=64 H=256 1.03–1.04×, B=64 H=512
+/// 1.05×, B=16 H=1024 1.08×, training 1.02–1.03×, B = 1 and the streaming step even; 64 and 96
+/// rows were slower than 128, 256 between.
+const KC: usize = 512;
 
 /// Rows of `A` (batch rows) one pass over a panel block serves: their sums (12 KiB) stay in L1.
 const ROW_GROUP: usize = 48;
