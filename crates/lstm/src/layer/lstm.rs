@@ -322,7 +322,9 @@ impl<'a> Pan<'a> {
 /// [`share`] first, so those weights stay in their core's cache. For a claimed panel and a
 /// group of rows a member sums `b + x_t · W_ih + h_{t-1} · W_hh` ([`group_product`]), runs the
 /// cell on the sums, and writes those units of the gates, `c_t`, `h_t` and `y`. One barrier
-/// per step publishes `h_t` to every member.
+/// per step publishes `h_t` to every member. With enough rows and small enough weights
+/// ([`split_by_rows`]) the members share the rows instead: each runs every panel over its own
+/// block of rows, step after step, with no barrier.
 /// - `y: [T, B, ys]` out; `gates: [T, B, 4H]` out: activations (`None`: not kept); in: the
 ///   input side when the loop does not compute it; `x: [T, B, In]`;
 ///   `st` in: row [`Dims::slot`]`(first)` of `h` and `c`; out: the other steps' rows and the
@@ -346,7 +348,16 @@ fn fused_forward(
     let queue = PanelQueue::new(np, flip);
     let x_in_loop = input_in_loop(d);
     let i8w = d.weights() == WeightPrecision::I8;
+    let by_rows = split_by_rows(d);
     Team::global().run(team_size(d), &|m, bar| {
+        // The rows this member runs: all of them when the members share the panels, its own
+        // block when they share the rows.
+        let mine = if by_rows {
+            let n = bar.members();
+            d.b * m / n..d.b * (m + 1) / n
+        } else {
+            0..d.b
+        };
         // SAFETY: each member has its own [`group_block`] block of `sums`.
         let acc = unsafe { sums.slice_mut(m * group_block(d), group_block(d)) };
         // SAFETY: each member has its own block of the quantized rows, scales and integer
@@ -368,10 +379,10 @@ fn fused_forward(
                 }
                 quantize_rows(qh, sh, h_in, d.b, h);
             }
-            queue.for_each(s, m, bar.members(), |p| {
+            let mut run_panel = |p: usize| {
                 let (u0, nu) = (p * LANES, LANES.min(h - p * LANES));
-                for g0 in (0..d.b).step_by(ROW_GROUP) {
-                    let rg = g0..(g0 + ROW_GROUP).min(d.b);
+                for g0 in mine.clone().step_by(ROW_GROUP) {
+                    let rg = g0..(g0 + ROW_GROUP).min(mine.end);
                     let acc = &mut acc[..rg.len() * PANEL];
                     if x_in_loop {
                         fw.fill_bias(acc, p);
@@ -439,11 +450,19 @@ fn fused_forward(
                     // the states entering the step are read-only until the barrier.
                     unsafe { lstm_group_forward(acc, o, &act[rg.clone()]) };
                 }
-            });
+            };
+            if by_rows {
+                // Every panel over this member's rows: a row's step needs only its own row of
+                // the last step, which this member wrote.
+                (0..np).for_each(&mut run_panel);
+            } else {
+                queue.for_each(s, m, bar.members(), run_panel);
+            }
             // The step's states are complete for everyone after the barrier. After the last
             // step the job's end does that (`Team::run` returns once every member is done),
-            // so a streaming step (T = 1) meets the other member once, not twice.
-            if s + 1 < d.t {
+            // so a streaming step (T = 1) meets the other member once, not twice. Members
+            // that share the rows never read each other's states.
+            if s + 1 < d.t && !by_rows {
                 bar.wait();
             }
         }
@@ -496,6 +515,32 @@ fn panel_rows_product<W: PanelWeight>(
         }
     }
 }
+
+/// Whether the members of the fused forward share the batch rows (each runs every panel over
+/// its own block of rows, every step, with no barrier: a row's step needs only that row's
+/// last state) rather than the panels (each runs its panels over every row, and a barrier
+/// per step publishes `h_t`, which every member reads whole in the next step). Sharing the
+/// rows reads all of the weights on every core, and needs enough rows per member for full
+/// tiles; it spares the per-step exchange of `h_t` between the cores (and the barrier), whose
+/// cost depends on where the two cores sit: measured on a Zen 4 VM, the panel split at
+/// B=256 H=128 ran 39 ms or 56 ms from one process to the next. Against the panel split
+/// (Zen 4, 1 MiB L2): B=64 H=256 1.14×, B=256 H=256 1.12×, B=32 H=256 1.10×, B=32 H=512
+/// 1.06×, B=64 H=128 1.05×, B=256 H=128 1.04×; B=64 H=512 even, and B=64 H=1024 0.91×,
+/// where every core streaming all 32 MiB of weights each step loses, hence the bound on the
+/// weights. Not for 8-bit weights, whose step quantizes every row of `h_{t−1}` first.
+fn split_by_rows(d: &Dims) -> bool {
+    d.b >= ROWS_SPLIT_MIN_B
+        && (d.input + d.h) * d.g <= ROWS_SPLIT_MAX_WEIGHTS
+        && d.weights() != WeightPrecision::I8
+        && input_in_loop(d)
+}
+
+/// The least batch the fused forward's members share by rows ([`split_by_rows`]).
+const ROWS_SPLIT_MIN_B: usize = 32;
+
+/// The most weights (`W_ih` and `W_hh`, values) a forward whose members share the rows reads
+/// on every core each step: 4 MiB in f32, H ≤ 256 with F = H.
+const ROWS_SPLIT_MAX_WEIGHTS: usize = 1 << 20;
 
 /// Whether the fused loop computes the input side `x_t · W_ih` itself, step by step (its
 /// weights then stay in cache next to `W_hh`), rather than reading it from one large product
