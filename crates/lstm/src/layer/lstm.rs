@@ -525,9 +525,9 @@ fn panel_rows_product<W: PanelWeight>(
 /// cost depends on where the two cores sit: measured on a Zen 4 VM, the panel split at
 /// B=256 H=128 ran 39 ms or 56 ms from one process to the next. Against the panel split
 /// (Zen 4, 1 MiB L2): B=64 H=256 1.14×, B=256 H=256 1.12×, B=32 H=256 1.10×, B=32 H=512
-/// 1.06×, B=64 H=128 1.05×, B=256 H=128 1.04×; B=64 H=512 even, and B=64 H=1024 0.91×,
-/// where every core streaming all 32 MiB of weights each step loses, hence the bound on the
-/// weights. Not for 8-bit weights, whose step quantizes every row of `h_{t−1}` first.
+/// 1.06×, B=64 H=128 1.05×, B=256 H=128 1.04×; B=64 H=512 even or 1.07× (L1 and L2, as the
+/// panel split ran 133 or 143 ms), B=256 H=512 even; B=64 H=1024 0.91×, where every core
+/// streaming all 32 MiB of weights each step loses, hence the bound on the weights. Not for 8-bit weights, whose step quantizes every row of `h_{t−1}` first.
 fn split_by_rows(d: &Dims) -> bool {
     d.b >= ROWS_SPLIT_MIN_B
         && (d.input + d.h) * d.g <= ROWS_SPLIT_MAX_WEIGHTS
@@ -539,8 +539,8 @@ fn split_by_rows(d: &Dims) -> bool {
 const ROWS_SPLIT_MIN_B: usize = 32;
 
 /// The most weights (`W_ih` and `W_hh`, values) a forward whose members share the rows reads
-/// on every core each step: 4 MiB in f32, H ≤ 256 with F = H.
-const ROWS_SPLIT_MAX_WEIGHTS: usize = 1 << 20;
+/// on every core each step: 8 MiB in f32, H ≤ 512 with F = H.
+const ROWS_SPLIT_MAX_WEIGHTS: usize = 1 << 21;
 
 /// Whether the fused loop computes the input side `x_t · W_ih` itself, step by step (its
 /// weights then stay in cache next to `W_hh`), rather than reading it from one large product
