@@ -353,8 +353,7 @@ fn fused_forward(
         // The rows this member runs: all of them when the members share the panels, its own
         // block when they share the rows.
         let mine = if by_rows {
-            let n = bar.members();
-            d.b * m / n..d.b * (m + 1) / n
+            row_block(d.b, m, bar.members())
         } else {
             0..d.b
         };
@@ -551,13 +550,27 @@ fn row_chunks(
 /// (Zen 4, 1 MiB L2): B=64 H=256 1.14×, B=256 H=256 1.12×, B=32 H=256 1.10×, B=32 H=512
 /// 1.06×, B=64 H=128 1.05×, B=256 H=128 1.04×; B=64 H=512 even or 1.07× (L1 and L2, as the
 /// panel split ran 133 or 143 ms), B=256 H=512 even; B=64 H=1024 0.91×, where every core
-/// streaming all 32 MiB of weights each step loses, hence the bound on the weights. Not for 8-bit weights, whose step quantizes every row of `h_{t−1}` first.
+/// streaming all 32 MiB of weights each step loses, hence the bound on the weights.
 fn split_by_rows(d: &Dims) -> bool {
     // At least two rows per member: a member with one row would sum it in a one-row tile.
-    d.b >= ROWS_SPLIT_MIN_B.max(2 * d.threads)
+    rows_shareable(d) && d.b >= 2 * d.threads
+}
+
+/// Whether a pass is one whose rows the members may share ([`split_by_rows`],
+/// [`backward_row_blocks`]), whatever the thread count: enough rows, weights small enough for
+/// every core to read them all each step, and not 8-bit weights, whose step quantizes every
+/// row of `h_{t−1}` first.
+fn rows_shareable(d: &Dims) -> bool {
+    d.b >= ROWS_SPLIT_MIN_B
         && (d.input + d.h) * d.g <= ROWS_SPLIT_MAX_WEIGHTS
         && d.weights() != WeightPrecision::I8
         && input_in_loop(d)
+}
+
+/// Block `k` of `n` near-equal blocks of `b` rows (the rows member or block `k` runs where the
+/// rows are shared).
+fn row_block(b: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+    b * k / n..b * (k + 1) / n
 }
 
 /// The least batch the fused forward's members share by rows ([`split_by_rows`]).
@@ -943,8 +956,8 @@ pub(crate) fn backward(
 /// the output gradient to `d_h` and runs the cell backward, giving those units' `d_gates_t`
 /// and `d_c_{t-1}`; then, after a barrier, (2) for 64 units at a time,
 /// `d_h_{t-1} = d_gates_t · W_hhᵀ` over the packed transpose (inactive rows keep `d_h`). A
-/// second barrier ends the step. Where the forward shares the rows ([`split_by_rows`]), so
-/// does the backward: the batch is cut into [`backward_row_blocks`] blocks, and a member runs
+/// second barrier ends the step. Where the forward may share the rows ([`rows_shareable`]),
+/// so does the backward: the batch is cut into [`backward_row_blocks`] blocks, and a member runs
 /// both phases over every panel for its blocks' rows, with no barrier (measured on the Zen 4:
 /// training H=256 1.02–1.03×, H=512 L1 1.02×, L2 even).
 /// - `dg: [T, B, 4H]` out; `dh, dc: [B, H]` in: gradients at the last step, out: at the
@@ -1045,7 +1058,7 @@ fn fused_backward(
                 // Rows shared: this member's row blocks, each through both phases; a row's
                 // step needs only its own rows of the step after, so no barrier.
                 for k in (m..blocks).step_by(bar.members()) {
-                    let rows = d.b * k / blocks..d.b * (k + 1) / blocks;
+                    let rows = row_block(d.b, k, blocks);
                     (0..np).for_each(|p| cell(p, rows.clone(), k));
                     (0..np).for_each(|p| product(p, rows.clone()));
                 }
@@ -1062,10 +1075,11 @@ fn fused_backward(
 /// How many blocks of rows the fused backward splits the batch into, each summing its own
 /// part of the bias gradient (added in block order after the loop), so the bits do not depend
 /// on how many members run them; 1: the members share the panels instead, with two barriers
-/// per step and `d_h` exchanged between them. Rows are shared under the forward's rule
-/// ([`split_by_rows`]).
+/// per step and `d_h` exchanged between them. Rows are shared where the forward may share
+/// them ([`rows_shareable`]), without its guard on the thread count: the blocks are fixed,
+/// so whether there are blocks must not depend on the thread count either.
 fn backward_row_blocks(d: &Dims) -> usize {
-    if split_by_rows(d) {
+    if rows_shareable(d) {
         BACKWARD_ROW_BLOCKS
     } else {
         1
