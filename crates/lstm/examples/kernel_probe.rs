@@ -2,12 +2,19 @@
 //! product with `Xᵀ` as a view and as a copy; one-row tiles over a streaming step's share of
 //! panels (GB/s); the 6-row packed tile (GFLOP/s, one core); the fused LSTM forward kernel once
 //! per compiled variant (portable, AVX2+FMA, AVX-512) at B = 64, H = 256. `kernel_probe i8`: the
-//! 8-bit tile (each variant) over a streaming step's share of panels.
+//! 8-bit tile (each variant) over a streaming step's share of panels. `kernel_probe peak`: the
+//! machine's own ceiling for f32 multiply-adds, independent of any GEMM: AVX-512 fused
+//! multiply-adds on 12 independent sums (nothing loaded), on one core and on every core at once,
+//! next to the clock (a chain of dependent integer adds, one per cycle).
 
 use lstm::kernels::lstm_cell::lstm_cell_forward_isa;
 use lstm::kernels::Isa;
 use std::time::Instant;
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("peak") {
+        peak_probe();
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("rows") {
         rows_probe();
         return;
@@ -254,4 +261,77 @@ fn i8_probe() {
             }
         }
     }
+}
+
+/// The f32 multiply-add ceiling (see the module docs): GFLOP/s on one core, then on
+/// `available_parallelism` cores at once, and each core's clock in GHz.
+fn peak_probe() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if Isa::detect() != Isa::Avx512 {
+            println!("peak: no AVX-512 on this CPU");
+            return;
+        }
+        fn one() -> (f64, f64) {
+            (clock_ghz(), fma_gflops())
+        }
+        let (ghz, gf) = one();
+        println!("one core: {gf:.1} GFLOP/s of AVX-512 FMA, clock {ghz:.2} GHz");
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let all: Vec<(f64, f64)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..n).map(|_| s.spawn(one)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let total: f64 = all.iter().map(|x| x.1).sum();
+        let clocks: Vec<String> = all.iter().map(|x| format!("{:.2}", x.0)).collect();
+        println!(
+            "{n} cores at once: {total:.1} GFLOP/s in all, clocks {} GHz",
+            clocks.join(" / ")
+        );
+    }
+}
+
+/// GFLOP/s of one core running AVX-512 fused multiply-adds on 12 independent sums.
+#[cfg(target_arch = "x86_64")]
+fn fma_gflops() -> f64 {
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run(iters: u64) -> f32 {
+        use std::arch::x86_64::*;
+        let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(1.0); 12];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm512_fmadd_ps(*v, x, y);
+            }
+        }
+        acc.iter().map(|v| _mm512_reduce_add_ps(*v)).sum()
+    }
+    let iters = 50_000_000u64;
+    // SAFETY: the caller checked AVX-512F.
+    unsafe { std::hint::black_box(run(iters / 10)) };
+    let t = Instant::now();
+    // SAFETY: as above.
+    std::hint::black_box(unsafe { run(iters) });
+    (iters * 12 * 16 * 2) as f64 / t.elapsed().as_secs_f64() / 1e9
+}
+
+/// This core's clock in GHz: a chain of dependent integer adds (one per cycle).
+#[cfg(target_arch = "x86_64")]
+fn clock_ghz() -> f64 {
+    let n = 400_000_000u64;
+    let t = Instant::now();
+    let mut x = 0u64;
+    for _ in 0..n / 8 {
+        // SAFETY: register arithmetic only.
+        unsafe {
+            std::arch::asm!(
+                "add {0}, 1", "add {0}, 1", "add {0}, 1", "add {0}, 1",
+                "add {0}, 1", "add {0}, 1", "add {0}, 1", "add {0}, 1",
+                inout(reg) x,
+                options(nomem, nostack)
+            );
+        }
+    }
+    std::hint::black_box(x);
+    n as f64 / t.elapsed().as_secs_f64() / 1e9
 }
