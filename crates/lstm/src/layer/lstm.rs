@@ -403,10 +403,13 @@ fn fused_forward(
                         }
                         group_product_i8(acc, isum, qh, sh, fw.hh8.panel(p), rg.clone());
                     } else {
+                        // A member's first row group of the step fetches ahead.
+                        let first = rg.start == mine.start;
                         if x_in_loop {
-                            group_product(acc, x_t, inp, fw.panel_ih(p, inp), rg.clone());
+                            let pan = fw.panel_ih(p, inp);
+                            group_product(acc, x_t, inp, pan, rg.clone(), first);
                         }
-                        group_product(acc, h_in, h, fw.panel_hh(p, h), rg.clone());
+                        group_product(acc, h_in, h, fw.panel_hh(p, h), rg.clone(), first);
                     }
                     // The cell on the group's sums, writing this panel's units of every row.
                     let (b0, last) = (rg.start, rg.end - 1);
@@ -470,15 +473,22 @@ fn fused_forward(
 /// `acc[r − rows.start, 0..64] += A[r, 0..k] · pan` for every row `r` of `rows`, where `A`
 /// holds rows of `k` values (`src[r·k..]`) and `pan: [k, 64]` is one packed panel: [`tile`]s of up
 /// to [`MAX_ROWS`] rows, [`KC`] panel rows at a time (the first tile of a block brings it close,
-/// the others find it in L1 or L2); in a step's first row group, the tiles after a
-/// block's first fetch the panel's next block into L2 ([`tile_cached`]): where a
+/// the others find it in L1 or L2); in the first row group a member runs of a step (`fetch`),
+/// the tiles after a block's first fetch the panel's next block into L2 ([`tile_cached`]): where a
 /// member's weights do not fit its L2 the first tile of each block otherwise waited on
 /// L3 (measured with 128-row blocks on a 2 MiB L2: B=64 H=512 forward 1.10–1.13×, H=1024 1.09×,
 /// B=16 H=512 1.03–1.07×, training H=512 1.04–1.06×; H=256 even). `acc: [rows.len(), 64]`.
-fn group_product(acc: &mut [f32], src: &[f32], k: usize, pan: Pan, rows: std::ops::Range<usize>) {
+fn group_product(
+    acc: &mut [f32],
+    src: &[f32],
+    k: usize,
+    pan: Pan,
+    rows: std::ops::Range<usize>,
+    fetch: bool,
+) {
     match pan {
-        Pan::F32(pan) => panel_rows_product(acc, src, k, pan, rows),
-        Pan::F16(pan) => panel_rows_product(acc, src, k, pan, rows),
+        Pan::F32(pan) => panel_rows_product(acc, src, k, pan, rows, fetch),
+        Pan::F16(pan) => panel_rows_product(acc, src, k, pan, rows, fetch),
     }
 }
 
@@ -489,11 +499,11 @@ fn panel_rows_product<W: PanelWeight>(
     k: usize,
     pan: &[W],
     rows: std::ops::Range<usize>,
+    fetch: bool,
 ) {
-    // Tiles after the first of a block (they find it in L1). Only the step's first row group
-    // fetches the next block: the later groups of the step find the panel in L2.
+    // Tiles after the first of a block (they find it close). Only a member's first row group
+    // of the step fetches the next block: its later groups find the panel in L2.
     let cached = rows.len().div_ceil(MAX_ROWS) - 1;
-    let fetch = rows.start == 0;
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         // The panel's next block, which the cached tiles fetch into L2 in equal parts.
@@ -1048,7 +1058,8 @@ fn fused_backward(
                     for (b, a) in rg.clone().zip(acc.chunks_exact_mut(PANEL)) {
                         a[..n].copy_from_slice(unsafe { dh.slice(b * h + j0, n) });
                     }
-                    group_product(acc, dg_t, g4, Pan::F32(pan), rg.clone());
+                    let first = rg.start == rows.start;
+                    group_product(acc, dg_t, g4, Pan::F32(pan), rg.clone(), first);
                     for (b, a) in rg.clone().zip(acc.chunks_exact(PANEL)) {
                         unsafe { dh.slice_mut(b * h + j0, n) }.copy_from_slice(&a[..n]);
                     }
