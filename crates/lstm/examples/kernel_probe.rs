@@ -266,6 +266,8 @@ fn i8_probe() {
 /// The f32 multiply-add ceiling (see the module docs): GFLOP/s on one core, then on
 /// `available_parallelism` cores at once, and each core's clock in GHz.
 fn peak_probe() {
+    #[cfg(not(target_arch = "x86_64"))]
+    println!("peak: measured on x86-64 only (AVX-512)");
     #[cfg(target_arch = "x86_64")]
     {
         if Isa::detect() != Isa::Avx512 {
